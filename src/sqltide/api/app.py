@@ -1,0 +1,46 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..runtime import Runtime
+from . import catalog, errors, statements
+
+
+def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool = True) -> FastAPI:
+    """The HTTP API over ``runtime``; with ``manage_runtime`` the app starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                runtime.stop()
+
+    app = FastAPI(
+        title="sqltide",
+        version=__version__,
+        summary="Run warehouse SQL asynchronously, durably and event-driven.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.no_auth = no_auth
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.include_router(statements.router)
+    app.include_router(catalog.router)
+
+    @app.get("/health", tags=["service"], summary="Liveness")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    return app

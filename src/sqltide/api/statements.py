@@ -1,0 +1,163 @@
+"""``/v1/statements``: execute, batch, describe (long-poll), result pages, cancel, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from .. import errors
+from ..statements.requests import StatementRequest
+from ..statements.results import json_bytes
+from ..statements.service import StatementService
+from ..store import StatementStatus
+from .auth import Caller, caller
+from .schemas import BatchBody, ExecuteBody
+from .views import parse_iso, statement_dict, view_dict
+
+router = APIRouter(prefix="/v1/statements", tags=["statements"])
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def _service(request: Request) -> StatementService:
+    return request.app.state.runtime.statements
+
+
+async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONResponse:
+    view, created = await run_in_threadpool(_service(request).submit, who.principal, req)
+    return JSONResponse(view_dict(view), status_code=201 if created else 200)
+
+
+@router.post("", status_code=201, summary="Execute one statement")
+async def execute(body: ExecuteBody, request: Request, who: CallerDep) -> JSONResponse:
+    return await _submit(
+        request,
+        who,
+        StatementRequest(
+            sqls=(body.sql,),
+            parameters=body.parameters,
+            statement_name=body.statement_name,
+            client_token=body.client_token,
+            with_event=body.with_event,
+            warehouse=body.warehouse,
+            session_id=body.session_id,
+            session_keep_alive_seconds=body.session_keep_alive_seconds,
+        ),
+    )
+
+
+@router.post("/batch", status_code=201, summary="Execute a batch (one transaction by default)")
+async def batch(body: BatchBody, request: Request, who: CallerDep) -> JSONResponse:
+    return await _submit(
+        request,
+        who,
+        StatementRequest(
+            sqls=tuple(body.sqls),
+            is_batch=True,
+            parameters=body.parameters,
+            statement_name=body.statement_name,
+            client_token=body.client_token,
+            with_event=body.with_event,
+            warehouse=body.warehouse,
+            session_id=body.session_id,
+            session_keep_alive_seconds=body.session_keep_alive_seconds,
+            batch_mode=body.mode,
+        ),
+    )
+
+
+@router.get("/{statement_id}", summary="Describe a statement, optionally waiting for it to end")
+async def describe(
+    statement_id: str,
+    request: Request,
+    who: CallerDep,
+    wait: Annotated[float | None, Query(ge=0, le=3600, description="Seconds to wait")] = None,
+) -> JSONResponse:
+    service = _service(request)
+    if wait:
+        view = await service.describe_wait(who.principal, statement_id, wait)
+    else:
+        view = await run_in_threadpool(service.describe, who.principal, statement_id)
+    return JSONResponse(view_dict(view))
+
+
+@router.get("/{statement_id}/result", summary="One page of a statement's result")
+async def result(
+    statement_id: str,
+    request: Request,
+    who: CallerDep,
+    format: Literal["json", "csv"] = "json",
+    next_token: str | None = None,
+    max_rows: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    service = _service(request)
+    settings = service.settings
+    rows = min(max_rows or settings.page_max_rows, settings.page_max_rows)
+
+    def read() -> Any:
+        reader = service.result_reader(who.principal, statement_id)
+        return reader.page(next_token, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes)
+
+    page = await run_in_threadpool(read)
+    if format == "csv":
+        headers = {"Sqltide-Total-Rows": str(page.total_rows)}
+        if page.next_token:
+            headers["Sqltide-Next-Token"] = page.next_token
+        return Response(page.csv, media_type="text/csv; charset=utf-8", headers=headers)
+    body = {
+        "id": statement_id,
+        "columns": page.columns,
+        "rows": orjson.Fragment(page.rows_json),
+        "total_rows": page.total_rows,
+        "next_token": page.next_token,
+    }
+    return Response(json_bytes(body), media_type="application/json")
+
+
+@router.post("/{statement_id}/cancel", summary="Cancel a statement")
+async def cancel(statement_id: str, request: Request, who: CallerDep) -> JSONResponse:
+    view = await _service(request).cancel_wait(who.principal, statement_id)
+    return JSONResponse(view_dict(view))
+
+
+@router.get("", summary="List your statements, newest first")
+async def list_statements(
+    request: Request,
+    who: CallerDep,
+    status: StatementStatus | None = None,
+    name_prefix: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=100)] = 100,
+    next_token: str | None = None,
+) -> JSONResponse:
+    try:
+        after = parse_iso(created_after) if created_after else None
+        before = parse_iso(created_before) if created_before else None
+    except ValueError as exc:
+        raise errors.UnprocessableEntity(
+            f"created_after/created_before must be ISO 8601 times: {exc}"
+        ) from exc
+    service = _service(request)
+    rows, token = await run_in_threadpool(
+        lambda: service.list(
+            who.principal,
+            status=status,
+            name_prefix=name_prefix,
+            created_after=after,
+            created_before=before,
+            max_results=max_results,
+            next_token=next_token,
+        )
+    )
+    return JSONResponse(
+        {
+            "statements": [
+                statement_dict(r, None, service.settings.result_retention_seconds) for r in rows
+            ],
+            "next_token": token,
+        }
+    )

@@ -1,0 +1,498 @@
+"""The ``sqltide`` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from . import __version__
+from .errors import SqltideError
+
+app = typer.Typer(
+    name="sqltide",
+    help="Run warehouse SQL asynchronously, durably and event-driven.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+statements_app = typer.Typer(help="Inspect and control statements.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Manage API keys (works on the local state store directly).", no_args_is_help=True
+)
+app.add_typer(statements_app, name="statements")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+err = Console(stderr=True)
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", envvar="SQLTIDE_URL", help="Server URL [default: http://127.0.0.1:8765]"),
+]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="SQLTIDE_API_KEY",
+        help="API key [default: the key saved in $SQLTIDE_HOME/credentials by `sqltide serve`]",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", "-F", help="table, csv or json")]
+
+
+def _fail(exc: SqltideError) -> typer.Exit:
+    err.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}")
+    if exc.details:
+        err.print(f"[dim]{json.dumps(exc.details, default=str)}[/]")
+    return typer.Exit(1)
+
+
+def _client(url: str | None, api_key: str | None) -> Any:
+    from .client import Client
+
+    return Client(url, api_key)
+
+
+def credentials_path() -> Path:
+    from .settings import Settings
+
+    return Settings().home_dir / "credentials"
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print sqltide's version."""
+    console.print(__version__)
+
+
+# -- serve -------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: 8765]")] = None,
+    role: Annotated[str, typer.Option(help="all (API + worker), api or worker")] = "all",
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Turn authentication off (local experiments only!)")
+    ] = False,
+) -> None:
+    """Run the sqltide server: the HTTP API and the worker, on the embedded defaults."""
+    import uvicorn
+
+    from .api import create_app
+    from .keys import create_key
+    from .runtime import Runtime
+    from .settings import Settings
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    no_auth = no_auth or settings.no_auth
+    try:
+        runtime = Runtime.build(settings, role=role)
+    except (SqltideError, ValueError) as exc:
+        raise _fail(exc) if isinstance(exc, SqltideError) else typer.BadParameter(str(exc)) from exc
+    if no_auth:
+        err.print(
+            Panel(
+                "Authentication is OFF: anyone who can reach this port can run SQL as "
+                "'anonymous'. Use this only on your own machine.",
+                title="[bold red]warning",
+                border_style="red",
+            )
+        )
+    elif not runtime.store.list_api_keys():
+        _, key = create_key(runtime.store, "admin", name="first admin key", admin=True)
+        path = credentials_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        console.print(
+            Panel(
+                f"[bold]{key}[/]\n\nThis admin key is shown once. It is also saved to {path} "
+                "(mode 600) so the sqltide CLI on this machine finds it.\n"
+                "Use it as 'Authorization: Bearer <key>'; make more with `sqltide keys create`.",
+                title="API key created",
+                border_style="green",
+            )
+        )
+    console.print(
+        f"sqltide {__version__} listening on [bold]http://{host}:{port}[/] "
+        f"(API docs at http://{host}:{port}/docs)\n"
+        f"  home: {settings.home_dir}\n  store: {settings.store_url}\n"
+        f"  storage: {settings.storage_url}\n"
+        + "".join(f"  warehouse {n}: {u}\n" for n, u in settings.warehouse_urls.items())
+    )
+    uvicorn.run(
+        create_app(runtime, no_auth=no_auth),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+# -- sql ---------------------------------------------------------------------------------------
+def _parse_params(values: list[str] | None) -> dict[str, Any] | None:
+    if not values:
+        return None
+    out: dict[str, Any] = {}
+    for item in values:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint="--param")
+        try:
+            value = json.loads(raw)
+            if not isinstance(value, str | int | float | bool) and value is not None:
+                value = raw
+        except json.JSONDecodeError:
+            value = raw
+        out[name] = value
+    return out
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="The SQL to run (or use -f)")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="A .sql script, run as one batch", exists=True, dir_okay=False
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE for :NAME (repeatable)")
+    ] = None,
+    fmt: FormatOpt = "table",
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Print the statement id and return")
+    ] = False,
+    warehouse: Annotated[str | None, typer.Option(help="Warehouse name [default: default]")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Statement name")] = None,
+    auto_commit: Annotated[
+        bool, typer.Option("--auto-commit", help="Batch: commit each statement on its own")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before giving up")] = 3600.0,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Run SQL: submit, wait (with a spinner), print the result."""
+    if (query is None) == (file is None):
+        raise typer.BadParameter("give SQL as an argument or a script with -f, not both or neither")
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format must be table, csv or json")
+    params = _parse_params(param)
+    with _client(url, api_key) as client:
+        try:
+            if file is not None:
+                from .statements.script import split_script
+
+                sqls = split_script(file.read_text())
+                if not sqls:
+                    raise typer.BadParameter(f"{file} holds no SQL statements")
+                st = client.batch(
+                    sqls,
+                    params,
+                    mode="auto_commit" if auto_commit else "transaction",
+                    statement_name=name,
+                    warehouse=warehouse,
+                )
+            else:
+                assert query is not None
+                st = client.execute(query, params, statement_name=name, warehouse=warehouse)
+            if no_wait:
+                console.print(st.id)
+                return
+            st = _wait_with_spinner(client, st.id, timeout)
+            _print_outcome(client, st, fmt)
+        except SqltideError as exc:
+            raise _fail(exc) from exc
+
+
+def _wait_with_spinner(client: Any, statement_id: str, timeout: float) -> Any:
+    start = time.monotonic()
+    st = client.describe(statement_id)
+    show = console.is_terminal
+    with console.status("", spinner="dots") if show else _nullcontext() as status:
+        while not st.is_terminal:
+            elapsed = time.monotonic() - start
+            if elapsed > timeout:
+                err.print(f"still {st.status} after {timeout:.0f} s; statement id {st.id}")
+                raise typer.Exit(2)
+            if status is not None:
+                status.update(f"{st.status.lower()} [dim]{elapsed:.1f}s[/] {st.id}")
+            st = client.describe(statement_id, wait=min(1.0, max(0.05, timeout - elapsed)))
+    return st
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print_outcome(client: Any, st: Any, fmt: str) -> None:
+    if st.status != "FINISHED":
+        error = st.error or {}
+        where = f" at position {error['position']}" if error.get("position") else ""
+        state = f" [SQLSTATE {error['sqlstate']}]" if error.get("sqlstate") else ""
+        err.print(f"[bold red]{st.status}[/]{where}{state}: {error.get('message', '')}")
+        raise typer.Exit(1)
+    targets = (
+        [s for s in st.sub_statements if s.has_result_set]
+        if st.is_batch
+        else ([st] if st.has_result_set else [])
+    )
+    if not targets:
+        rows = st.result_rows
+        err.print(f"[green]{st.status}[/] {'' if rows is None else f'{rows} rows '}in {_dur(st)}")
+        return
+    for target in targets:
+        _print_result(client, target.id, fmt)
+    err.print(f"[green]{st.status}[/] in {_dur(st)} [dim]{st.id}[/]")
+
+
+def _dur(st: Any) -> str:
+    ns = st.duration_ns or 0
+    return f"{ns / 1e9:.3f}s"
+
+
+def _print_result(client: Any, statement_id: str, fmt: str) -> None:
+    if fmt == "csv":
+        for chunk in client.result_csv(statement_id):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        return
+    if fmt == "json":
+        columns = None
+        for page in client.result(statement_id):
+            if columns is None:
+                columns = [c.name for c in page.columns]
+            for row in page.rows:
+                sys.stdout.write(
+                    json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n"
+                )
+        return
+    table = Table(show_edge=False, header_style="bold")
+    shown = 0
+    total = 0
+    limit = 1000
+    for page in client.result(statement_id):
+        if not table.columns:
+            for c in page.columns:
+                table.add_column(c.name, justify="right" if _numeric(c.type_name) else "left")
+        total = page.total_rows
+        for row in page.rows:
+            if shown < limit:
+                table.add_row(*("NULL" if v is None else str(v) for v in row))
+                shown += 1
+        if shown >= limit:
+            break
+    console.print(table)
+    more = f" (showing {shown}; use --format csv for all)" if total > shown else ""
+    err.print(f"{total} rows{more}")
+
+
+def _numeric(type_name: str) -> bool:
+    t = type_name.upper()
+    return any(
+        t.startswith(p)
+        for p in (
+            "INT",
+            "BIGINT",
+            "SMALLINT",
+            "TINYINT",
+            "HUGEINT",
+            "DOUBLE",
+            "FLOAT",
+            "DECIMAL",
+            "REAL",
+            "UBIGINT",
+            "UINTEGER",
+        )
+    )
+
+
+# -- statements ----------------------------------------------------------------------------------
+@statements_app.command("list")
+def statements_list(
+    status: Annotated[str | None, typer.Option(help="Only this status")] = None,
+    name_prefix: Annotated[str | None, typer.Option(help="Only names starting with this")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """List your statements, newest first."""
+    with _client(url, api_key) as client:
+        try:
+            table = Table(
+                "id", "status", "name", "created", "duration", "rows", "sql", header_style="bold"
+            )
+            for n, st in enumerate(client.list(status=status, name_prefix=name_prefix)):
+                if n >= limit:
+                    break
+                table.add_row(
+                    st.id,
+                    st.status,
+                    st.statement_name or "",
+                    st.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    _dur(st) if st.duration_ns is not None else "",
+                    "" if st.result_rows is None else str(st.result_rows),
+                    (st.query_string[:60] + "…") if len(st.query_string) > 60 else st.query_string,
+                )
+            console.print(table)
+        except SqltideError as exc:
+            raise _fail(exc) from exc
+
+
+@statements_app.command("describe")
+def statements_describe(
+    statement_id: Annotated[str, typer.Argument(help="Statement or sub-statement id")],
+    wait: Annotated[
+        float | None, typer.Option(help="Wait up to this many seconds for it to end")
+    ] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Show a statement's status and details as JSON."""
+    with _client(url, api_key) as client:
+        try:
+            st = client.describe(statement_id, wait=wait)
+        except SqltideError as exc:
+            raise _fail(exc) from exc
+        console.print_json(json.dumps(st.to_dict(), default=str))
+
+
+@statements_app.command("result")
+def statements_result(
+    statement_id: Annotated[str, typer.Argument(help="Statement or sub-statement id")],
+    fmt: FormatOpt = "table",
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Print a finished statement's result."""
+    with _client(url, api_key) as client:
+        try:
+            _print_result(client, statement_id, fmt)
+        except SqltideError as exc:
+            raise _fail(exc) from exc
+
+
+@statements_app.command("cancel")
+def statements_cancel(
+    statement_id: Annotated[str, typer.Argument(help="Statement id")],
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Cancel a statement that has not ended."""
+    with _client(url, api_key) as client:
+        try:
+            st = client.cancel(statement_id)
+        except SqltideError as exc:
+            raise _fail(exc) from exc
+        console.print(f"{st.id}: {st.status}")
+
+
+# -- keys ----------------------------------------------------------------------------------------
+def _store() -> Any:
+    from .settings import Settings
+    from .store import store_from_url
+
+    store = store_from_url(Settings().store_url)
+    store.migrate()
+    return store
+
+
+@keys_app.command("create")
+def keys_create(
+    principal: Annotated[
+        str, typer.Argument(help="Who the key acts as; statements are scoped to it")
+    ],
+    name: Annotated[str | None, typer.Option(help="A label for the key")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="An admin key")] = False,
+) -> None:
+    """Create an API key; it is printed once."""
+    from .keys import create_key
+
+    try:
+        record, key = create_key(_store(), principal, name=name, admin=admin)
+    except SqltideError as exc:
+        raise _fail(exc) from exc
+    err.print(f"key {record.id} for principal {record.principal!r} (shown once):")
+    console.print(key)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    table = Table("id", "principal", "name", "admin", "created", "revoked", header_style="bold")
+    for k in _store().list_api_keys():
+        table.add_row(
+            k.id,
+            k.principal,
+            k.name or "",
+            "yes" if k.is_admin else "",
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created_at)),
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.revoked_at)) if k.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`)")],
+) -> None:
+    """Revoke an API key at once."""
+    if not _store().revoke_api_key(key_id, time.time()):
+        err.print(f"[red]no active key with id {key_id!r}[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
+
+
+# -- demo ----------------------------------------------------------------------------------------
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="Rows of sample trips to generate")] = 2_000_000,
+    home: Annotated[
+        Path | None, typer.Option(help="Data directory for the demo [default: a temporary one]")
+    ] = None,
+) -> None:
+    """Start an embedded sqltide, load sample data and run real statements through the API."""
+    from .demo import run_demo
+
+    code = run_demo(console, rows=rows, home=home)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    # Typer reads SQLTIDE_* flags itself; keep pydantic-settings' view of the home consistent.
+    os.environ.setdefault("SQLTIDE_HOME", str(Path("~/.sqltide").expanduser()))
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""The asyncio client (the same API as :class:`~sqltide.client.Client`, awaited)."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from sqltide.client._base import BaseClient, RequestSpec
+from sqltide.client.models import Column, ResultPage, Statement
+
+log = logging.getLogger(__name__)
+
+
+class AsyncClient(BaseClient):
+    """An asyncio client of the sqltide HTTP API.
+
+    ``base_url`` defaults to ``$SQLTIDE_URL`` (else ``http://127.0.0.1:8765``); ``api_key`` to
+    ``$SQLTIDE_API_KEY``, else the first line of ``$SQLTIDE_HOME/credentials``. Use it as an
+    async context manager, or await :meth:`close`.
+
+        async with AsyncClient() as client:
+            statement = await client.wait((await client.execute("SELECT 42 AS answer")).id)
+            rows = [row async for row in client.rows(statement.id)]
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        _clock: Callable[[], float] = time.monotonic,
+        _uniform: Callable[[float, float], float] = random.uniform,
+    ):
+        super().__init__(base_url, api_key, timeout=timeout, clock=_clock, uniform=_uniform)
+        self._sleep = _sleep
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, headers=self._headers(), timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    aclose = close
+
+    async def _send(self, spec: RequestSpec) -> httpx.Response:
+        request = self._http.build_request(**spec.build_kwargs())
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, request) from exc
+        log.debug("%s %s -> %s", request.method, request.url, response.status_code)
+        return response
+
+    # -- statements -------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        statement_name: str | None = None,
+        client_token: str | None = None,
+        with_event: bool = False,
+        warehouse: str | None = None,
+        session_id: str | None = None,
+        session_keep_alive_seconds: int | None = None,
+    ) -> Statement:
+        """Submit one statement; returns its description (status ``SUBMITTED``).
+
+        ``parameters`` bind ``:name`` placeholders. A repeated ``client_token`` with the same
+        request returns the original statement instead of running it again.
+        """
+        spec = self._execute_request(
+            sql,
+            parameters=parameters,
+            statement_name=statement_name,
+            client_token=client_token,
+            with_event=with_event,
+            warehouse=warehouse,
+            session_id=session_id,
+            session_keep_alive_seconds=session_keep_alive_seconds,
+        )
+        return self._statement(await self._send(spec))
+
+    async def batch(
+        self,
+        sqls: Sequence[str],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        mode: str = "transaction",
+        statement_name: str | None = None,
+        client_token: str | None = None,
+        with_event: bool = False,
+        warehouse: str | None = None,
+        session_id: str | None = None,
+        session_keep_alive_seconds: int | None = None,
+    ) -> Statement:
+        """Submit a batch of 1 to 40 statements, ``mode`` ``"transaction"`` or ``"auto_commit"``."""
+        spec = self._batch_request(
+            sqls,
+            mode,
+            parameters=parameters,
+            statement_name=statement_name,
+            client_token=client_token,
+            with_event=with_event,
+            warehouse=warehouse,
+            session_id=session_id,
+            session_keep_alive_seconds=session_keep_alive_seconds,
+        )
+        return self._statement(await self._send(spec))
+
+    async def describe(self, id: str, wait: float | None = None) -> Statement:
+        """A statement's description; with ``wait`` the server holds the answer up to that
+        many seconds (0 to 30) until the statement ends."""
+        return self._statement(await self._send(self._describe_request(id, wait)))
+
+    async def wait(
+        self, id: str, timeout: float | None = None, *, max_interval: float = 5.0
+    ) -> Statement:
+        """Wait until the statement ends and return its description.
+
+        Uses the server's long-poll, and exponential backoff with full jitter (at most
+        ``max_interval`` seconds) when the server answers early. A FAILED or ABORTED statement
+        is returned, not raised. Raises :class:`StatementWaitTimeout` after ``timeout`` seconds
+        (``None``: wait as long as it takes).
+        """
+        plan = self._wait_plan(id, timeout, max_interval)
+        while True:
+            poll = plan.poll_seconds()
+            started = self._clock()
+            statement = await self.describe(id, wait=poll)
+            if statement.is_terminal:
+                return statement
+            delay = plan.next_delay(statement, poll, self._clock() - started)
+            if delay > 0:
+                await self._sleep(delay)
+
+    async def cancel(self, id: str) -> Statement:
+        """Cancel a statement; returns its description once it has stopped (or after 5 s)."""
+        return self._statement(await self._send(self._cancel_request(id)))
+
+    # -- results ----------------------------------------------------------------------------
+
+    async def result_page(
+        self, id: str, next_token: str | None = None, *, max_rows: int | None = None
+    ) -> ResultPage:
+        """One page of a finished statement's result (a batch's: by sub-statement id)."""
+        return self._page(await self._send(self._result_request(id, next_token, max_rows)))
+
+    async def result(self, id: str, *, max_rows: int | None = None) -> AsyncIterator[ResultPage]:
+        """All pages of a result, following ``next_token``."""
+        next_token: str | None = None
+        while True:
+            page = await self.result_page(id, next_token, max_rows=max_rows)
+            yield page
+            next_token = page.next_token
+            if not next_token:
+                return
+
+    async def rows(
+        self, id: str, *, max_rows: int | None = None
+    ) -> AsyncIterator[builtins.list[Any]]:
+        """All rows of a result, page after page (``max_rows`` is the page size)."""
+        async for page in self.result(id, max_rows=max_rows):
+            for row in page.rows:
+                yield row
+
+    async def result_csv(self, id: str, *, max_rows: int | None = None) -> AsyncIterator[bytes]:
+        """A result as CSV, page after page; the pages concatenate into one file."""
+        next_token: str | None = None
+        while True:
+            spec = self._result_request(id, next_token, max_rows, fmt="csv")
+            content, next_token = self._csv_page(await self._send(spec))
+            yield content
+            if not next_token:
+                return
+
+    async def list(
+        self,
+        status: str | None = None,
+        name_prefix: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        max_results: int | None = None,
+    ) -> AsyncIterator[Statement]:
+        """The caller's statements, newest first, across all pages.
+
+        ``max_results`` (1 to 100) is the page size asked of the server, not a total.
+        """
+        next_token: str | None = None
+        while True:
+            spec = self._list_request(
+                status, name_prefix, created_after, created_before, max_results, next_token
+            )
+            statements, next_token = self._statements_page(await self._send(spec))
+            for statement in statements:
+                yield statement
+            if not next_token:
+                return
+
+    # -- catalog and service ----------------------------------------------------------------
+
+    async def warehouses(self) -> builtins.list[dict[str, Any]]:
+        """The configured warehouses: ``[{"name", "scheme", "default"}]``."""
+        return self._key(await self._send(self._warehouses_request()), "warehouses")
+
+    async def databases(self, warehouse: str | None = None) -> builtins.list[str]:
+        """The databases of a warehouse (the default one when ``None``)."""
+        return self._key(await self._send(self._databases_request(warehouse)), "databases")
+
+    async def schemas(
+        self,
+        warehouse: str | None = None,
+        database: str | None = None,
+        schema_pattern: str | None = None,
+    ) -> builtins.list[str]:
+        """Schema names; ``schema_pattern`` uses SQL ``LIKE`` wildcards."""
+        spec = self._schemas_request(warehouse, database, schema_pattern)
+        return self._key(await self._send(spec), "schemas")
+
+    async def tables(
+        self,
+        warehouse: str | None = None,
+        database: str | None = None,
+        schema_pattern: str | None = None,
+        table_pattern: str | None = None,
+    ) -> builtins.list[dict[str, Any]]:
+        """Tables as ``[{"name", "schema", "type"}]``; patterns use SQL ``LIKE`` wildcards."""
+        spec = self._tables_request(warehouse, database, schema_pattern, table_pattern)
+        return self._key(await self._send(spec), "tables")
+
+    async def describe_table(
+        self,
+        schema: str,
+        table: str,
+        *,
+        warehouse: str | None = None,
+        database: str | None = None,
+    ) -> builtins.list[Column]:
+        """A table's columns."""
+        spec = self._describe_table_request(schema, table, warehouse, database)
+        return self._columns(await self._send(spec))
+
+    async def health(self) -> dict[str, Any]:
+        """The server's health: ``{"status": "ok", "version": ...}`` (needs no key)."""
+        return self._json(await self._send(self._health_request()))

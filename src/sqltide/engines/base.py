@@ -1,0 +1,123 @@
+"""The one interface for running SQL on a warehouse.
+
+An :class:`Engine` is a configured warehouse; an :class:`EngineConnection` is one connection to
+it. Workers run statements on connections (one per statement, or a session's own), stream each
+result as Arrow record batches and can interrupt a running statement from another thread.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMeta:
+    """One result column, as the Data API's ColumnMetadata describes it."""
+
+    name: str
+    type_name: str
+    nullable: bool = True
+    precision: int | None = None
+    scale: int | None = None
+    length: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type_name": self.type_name,
+            "nullable": self.nullable,
+            "precision": self.precision,
+            "scale": self.scale,
+            "length": self.length,
+        }
+
+
+@dataclass(slots=True)
+class ExecResult:
+    """What one executed statement gives back.
+
+    ``batches`` streams the rows when ``has_result_set`` is true; it must be consumed (or
+    closed) before the next statement runs on the same connection.
+    """
+
+    has_result_set: bool
+    columns: list[ColumnMeta] = field(default_factory=list)
+    schema: pa.Schema | None = None
+    batches: Iterator[pa.RecordBatch] | None = None
+    rows_affected: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    name: str
+    schema: str
+    type: str
+    database: str | None = None
+
+
+class EngineConnection(abc.ABC):
+    """One connection to a warehouse; used from one thread at a time, except :meth:`interrupt`."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        """Run one statement whose named parameters are written ``:name``."""
+
+    @abc.abstractmethod
+    def begin(self) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def interrupt(self) -> None:
+        """Stop the statement running now, from any thread; it raises a cancelled error."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+class Engine(abc.ABC):
+    """A warehouse sqltide runs statements on."""
+
+    #: Scheme of the URLs this engine serves (``duckdb``).
+    scheme: str = ""
+    #: True when only one process may open this warehouse (an embedded DuckDB file): that
+    #: process alone claims the warehouse's statements.
+    exclusive: bool = False
+
+    def __init__(self, name: str, url: str):
+        self.name = name
+        self.url = url
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect (or open the file); raises :class:`~sqltide.errors.ConfigError` on failure."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def connect(self) -> EngineConnection:
+        """A new connection for one statement or one session."""
+
+    @abc.abstractmethod
+    def list_databases(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def list_schemas(self, database: str | None, pattern: str | None) -> list[str]: ...
+
+    @abc.abstractmethod
+    def list_tables(
+        self, database: str | None, schema_pattern: str | None, table_pattern: str | None
+    ) -> list[TableInfo]: ...
+
+    @abc.abstractmethod
+    def describe_table(self, database: str | None, schema: str, table: str) -> list[ColumnMeta]: ...

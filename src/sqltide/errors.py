@@ -1,0 +1,258 @@
+"""The one exception tree of sqltide.
+
+Every error a user can meet carries a stable ``code`` (a string that never changes once
+released), the HTTP status the API answers with, a message a person understands and optional
+``details``. The API turns any :class:`SqltideError` into the envelope
+``{"error": {"code": ..., "message": ..., "details": {...}}}``; the Python client turns the
+envelope back into the same class.
+
+    SqltideError
+    ├── InvalidRequest (400)
+    │   ├── EmptySql
+    │   ├── InvalidNextToken
+    │   ├── BatchTooLarge
+    │   └── MalformedJson
+    ├── Unauthorized (401)
+    ├── Forbidden (403)
+    ├── NotFound (404)
+    │   ├── StatementNotFound
+    │   └── SessionNotFound
+    ├── Conflict (409)
+    │   ├── IdempotencyConflict
+    │   ├── SessionBusy
+    │   ├── StatementNotFinished
+    │   ├── StatementFailed
+    │   └── InvalidState
+    ├── ResultExpired (410)
+    ├── PayloadTooLarge (413)
+    │   └── SqlTooLarge
+    ├── UnprocessableEntity (422)
+    │   └── ParameterError
+    ├── TooManyRequests (429)
+    ├── InternalError (500)
+    ├── ConfigError (500, raised at start-up)
+    └── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SqltideError(Exception):
+    """Something went wrong in sqltide."""
+
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or (self.__doc__ or self.code).strip().splitlines()[0]
+        self.details = dict(details or {})
+        super().__init__(self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidRequest(SqltideError):
+    """The request is not valid."""
+
+    code = "invalid_request"
+    http_status = 400
+
+
+class EmptySql(InvalidRequest):
+    """The SQL text is empty."""
+
+    code = "empty_sql"
+
+
+class InvalidNextToken(InvalidRequest):
+    """The next token is not valid for this result; start again without one."""
+
+    code = "invalid_next_token"
+
+
+class BatchTooLarge(InvalidRequest):
+    """The batch has too many statements."""
+
+    code = "batch_too_large"
+
+
+class MalformedJson(InvalidRequest):
+    """The request body is not valid JSON."""
+
+    code = "malformed_json"
+
+
+class Unauthorized(SqltideError):
+    """A valid API key is required (header 'Authorization: Bearer <key>')."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(SqltideError):
+    """This API key may not do that."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(SqltideError):
+    """Not found."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class StatementNotFound(NotFound):
+    """No statement with this id."""
+
+    code = "statement_not_found"
+
+
+class SessionNotFound(NotFound):
+    """No open session with this id (it may have expired)."""
+
+    code = "session_not_found"
+
+
+class Conflict(SqltideError):
+    """The request conflicts with the current state."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class IdempotencyConflict(Conflict):
+    """This client token was already used for a different request."""
+
+    code = "idempotency_conflict"
+
+
+class SessionBusy(Conflict):
+    """The session is running another statement; statements in a session run one at a time."""
+
+    code = "session_busy"
+
+
+class StatementNotFinished(Conflict):
+    """The statement has not finished yet, so it has no result to fetch."""
+
+    code = "statement_not_finished"
+
+
+class StatementFailed(Conflict):
+    """The statement did not finish successfully, so it has no result to fetch."""
+
+    code = "statement_failed"
+
+
+class InvalidState(Conflict):
+    """The statement is in a state that does not allow this."""
+
+    code = "invalid_state"
+
+
+class ResultExpired(SqltideError):
+    """The result is past its retention period and was deleted."""
+
+    code = "result_expired"
+    http_status = 410
+
+
+class PayloadTooLarge(SqltideError):
+    """The request body is too large."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class SqlTooLarge(PayloadTooLarge):
+    """The SQL text is larger than the limit."""
+
+    code = "sql_too_large"
+
+
+class UnprocessableEntity(SqltideError):
+    """The request is well-formed but its content is not valid."""
+
+    code = "validation_error"
+    http_status = 422
+
+
+class ParameterError(UnprocessableEntity):
+    """The statement's parameters do not match the SQL."""
+
+    code = "parameter_error"
+
+
+class TooManyRequests(SqltideError):
+    """Too many requests; slow down and retry."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+
+class InternalError(SqltideError):
+    """An unexpected error happened on the server."""
+
+    code = "internal_error"
+    http_status = 500
+
+
+class ConfigError(SqltideError):
+    """The configuration is not valid."""
+
+    code = "config_error"
+    http_status = 500
+
+
+class EngineError(SqltideError):
+    """The warehouse reported an error running the statement.
+
+    It is recorded on the statement (status FAILED) with the SQLSTATE and the character
+    position in the SQL text where the engine can tell.
+    """
+
+    code = "sql_error"
+    http_status = 400
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        sqlstate: str | None = None,
+        position: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.sqlstate = sqlstate
+        self.position = position
+        if code:
+            self.code = code  # type: ignore[misc]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["sqlstate"] = self.sqlstate
+        out["position"] = self.position
+        return out
+
+
+_BY_CODE: dict[str, type[SqltideError]] = {}
+
+
+def _register(cls: type[SqltideError]) -> None:
+    _BY_CODE.setdefault(cls.code, cls)
+    for sub in cls.__subclasses__():
+        _register(sub)
+
+
+_register(SqltideError)
+
+
+def error_class_for(code: str) -> type[SqltideError]:
+    """The exception class for a stable error code (the base class for unknown codes)."""
+    return _BY_CODE.get(code, SqltideError)

@@ -1,0 +1,97 @@
+"""Wiring: settings in, a running sqltide out (store, storage, warehouses, services, worker)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .engines import Engine, engine_from_url
+from .settings import Settings
+from .statements.service import StatementService
+from .storage import Storage, storage_from_url
+from .store import Store, store_from_url
+from .store.notify import Notifier
+from .worker import Worker
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("all", "api", "worker")
+
+
+@dataclass
+class Runtime:
+    """Everything one sqltide process runs, built from :class:`Settings` by :meth:`build`."""
+
+    settings: Settings
+    store: Store
+    storage: Storage
+    notifier: Notifier
+    engines: dict[str, Engine]
+    statements: StatementService
+    worker: Worker | None = None
+    role: str = "all"
+    clock: Callable[[], float] = time.time
+    _started: bool = field(default=False, repr=False)
+
+    @classmethod
+    def build(
+        cls, settings: Settings, *, role: str = "all", clock: Callable[[], float] = time.time
+    ) -> Runtime:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        settings.home_dir.mkdir(parents=True, exist_ok=True)
+        store = store_from_url(settings.store_url)
+        store.migrate()
+        secret = bytes.fromhex(store.get_or_set_meta("secret", secrets.token_hex(32)))
+        storage = storage_from_url(settings.storage_url, secret)
+        notifier = Notifier(settings.max_waiters)
+        engines: dict[str, Engine] = {}
+        for name, url in settings.warehouse_urls.items():
+            engine = engine_from_url(name, url)
+            if hasattr(engine, "batch_rows"):
+                engine.batch_rows = settings.result_batch_rows
+            engines[name] = engine
+        statements = StatementService(
+            store, storage, notifier, settings, list(engines), secret, clock=clock
+        )
+        worker = None
+        if role in ("all", "worker"):
+            worker = Worker(store, storage, notifier, engines, settings, clock=clock)
+        return cls(settings, store, storage, notifier, engines, statements, worker, role, clock)
+
+    def start(self) -> None:
+        """Open the warehouses this process hosts and start the worker."""
+        if self._started:
+            return
+        opened: list[Engine] = []
+        try:
+            for engine in self.engines.values():
+                if self.worker is not None or not engine.exclusive:
+                    engine.open()
+                    opened.append(engine)
+        except Exception:
+            for engine in opened:
+                engine.close()
+            raise
+        if self.worker is not None:
+            self.worker.start()
+        self._started = True
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        for engine in self.engines.values():
+            engine.close()
+        self.notifier.close()
+        self.store.close()
+        self._started = False
+
+    def __enter__(self) -> Runtime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,95 @@
+"""All settings, read from the environment under the ``SQLTIDE_`` prefix, in one place."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path("~/.sqltide")
+
+
+class Settings(BaseSettings):
+    """sqltide's configuration.
+
+    Every field can be set as an environment variable: ``home`` is ``SQLTIDE_HOME``,
+    ``store`` is ``SQLTIDE_STORE`` and so on. Backends are chosen by URL; an empty URL means
+    the embedded default under ``home``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SQLTIDE_", extra="ignore")
+
+    #: Data directory for the embedded defaults (state, warehouse, files).
+    home: Path = DEFAULT_HOME
+    #: State store URL: ``sqlite:///path.db`` (default ``<home>/state.db``).
+    store: str = ""
+    #: File storage URL: ``file:///path`` (default ``<home>/files``).
+    storage: str = ""
+    #: URL of the default warehouse, named ``default``: ``duckdb:///path.db``
+    #: (default ``<home>/warehouse.duckdb``) or ``duckdb:///:memory:``.
+    warehouse: str = ""
+    #: More named warehouses as a JSON object ``{"name": "url"}``.
+    warehouses: dict[str, str] = Field(default_factory=dict)
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    #: Authentication is on unless this is set (for local experiments only).
+    no_auth: bool = False
+
+    #: How many statements one worker runs at once.
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    #: How long a worker's claim on a statement lasts without a heartbeat.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    #: How often a worker renews its leases and checks for cancel requests.
+    heartbeat_seconds: float = Field(default=2.0, gt=0)
+    #: How long results are kept after a statement ends.
+    result_retention_seconds: float = Field(default=24 * 3600, gt=0)
+    #: How often expired results and idle sessions are swept.
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+
+    #: Longest long-poll a describe may ask for.
+    max_wait_seconds: float = Field(default=30.0, ge=0)
+    #: Most requests waiting on long-polls at once in one process.
+    max_waiters: int = Field(default=10_000, ge=1)
+    #: Most unfinished statements one principal may have.
+    max_active_statements_per_principal: int = Field(default=500, ge=1)
+
+    max_sql_bytes: int = Field(default=100 * 1024, ge=1)
+    max_batch_statements: int = Field(default=40, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_session_keep_alive_seconds: int = Field(default=86_400, ge=0)
+
+    #: Bounds on one page of a result.
+    page_max_rows: int = Field(default=10_000, ge=1)
+    page_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Rows per record batch read from the engine, and bounds on one result chunk file.
+    result_batch_rows: int = Field(default=16_384, ge=1)
+    result_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+    @field_validator("warehouses", mode="before")
+    @classmethod
+    def _parse_warehouses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def store_url(self) -> str:
+        return self.store or f"sqlite:///{self.home_dir / 'state.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"file:///{self.home_dir / 'files'}"
+
+    @property
+    def warehouse_urls(self) -> dict[str, str]:
+        urls = {"default": self.warehouse or f"duckdb:///{self.home_dir / 'warehouse.duckdb'}"}
+        urls.update(self.warehouses)
+        return urls

@@ -1,0 +1,278 @@
+"""Statements: submit, describe (with long-poll), fetch results, cancel, list.
+
+The service records; it never runs SQL. Workers claim what it records (see ``sqltide.worker``),
+so a statement accepted here survives any crash that comes after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from .. import errors
+from ..settings import Settings
+from ..storage import Storage
+from ..store import (
+    SessionRecord,
+    StatementFilter,
+    StatementRecord,
+    StatementStatus,
+    Store,
+)
+from ..store.notify import Notifier
+from .requests import StatementRequest, validate
+from .results import ResultManifest, ResultReader, TokenSigner
+
+
+def result_key(statement_id: str) -> str:
+    """Storage prefix of a statement's (or sub-statement's) result files."""
+    parent, _, idx = statement_id.partition(":")
+    return f"results/{parent}/{idx or 0}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatementView:
+    """A statement with its sub-statements, as describe shows it."""
+
+    record: StatementRecord
+    sub_statements: tuple[StatementRecord, ...] = ()
+    retention_seconds: float = 0.0
+
+
+class StatementService:
+    def __init__(
+        self,
+        store: Store,
+        storage: Storage,
+        notifier: Notifier,
+        settings: Settings,
+        warehouses: Collection[str],
+        secret: bytes,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.storage = storage
+        self.notifier = notifier
+        self.settings = settings
+        self.warehouses = list(warehouses)
+        self.clock = clock
+        self._secret = secret
+        self.signer = TokenSigner(secret)
+
+    # -- submit --------------------------------------------------------------------------------
+    def submit(self, principal: str, req: StatementRequest) -> tuple[StatementView, bool]:
+        """Record a statement or batch; returns ``(view, created)``."""
+        s = self.settings
+        validate(
+            req,
+            max_sql_bytes=s.max_sql_bytes,
+            max_batch=s.max_batch_statements if req.is_batch else 1,
+            max_keep_alive=s.max_session_keep_alive_seconds,
+        )
+        warehouse = req.warehouse or "default"
+        if warehouse not in self.warehouses:
+            raise errors.NotFound(
+                f"no warehouse named {warehouse!r}; configured: {', '.join(self.warehouses)}",
+                details={"warehouse": warehouse},
+            )
+        now = self.clock()
+        sid = str(uuid.uuid4())
+        new_session = None
+        session_id = req.session_id
+        if req.session_keep_alive_seconds:
+            session_id = str(uuid.uuid4())
+            new_session = SessionRecord(
+                id=session_id,
+                principal=principal,
+                warehouse=warehouse,
+                keep_alive_seconds=req.session_keep_alive_seconds,
+                created_at=now,
+                expires_at=now + req.session_keep_alive_seconds,
+            )
+        fingerprint = req.fingerprint()
+        record = StatementRecord(
+            id=sid,
+            principal=principal,
+            warehouse=warehouse,
+            status=StatementStatus.SUBMITTED,
+            query_string=";\n".join(req.sqls) if req.is_batch else req.sqls[0],
+            query_strings=list(req.sqls) if req.is_batch else None,
+            created_at=now,
+            updated_at=now,
+            parameters=req.parameters,
+            statement_name=req.statement_name,
+            client_token=req.client_token,
+            request_hash=fingerprint,
+            with_event=req.with_event,
+            is_batch=req.is_batch,
+            batch_mode=req.batch_mode if req.is_batch else None,
+            session_id=session_id,
+        )
+        subs = [
+            StatementRecord(
+                id=f"{sid}:{n}",
+                parent_id=sid,
+                idx=n,
+                principal=principal,
+                warehouse=warehouse,
+                status=StatementStatus.SUBMITTED,
+                query_string=sql,
+                created_at=now,
+                updated_at=now,
+            )
+            for n, sql in enumerate(req.sqls, start=1)
+            if req.is_batch
+        ]
+        stored, created = self.store.create_statement(
+            record,
+            subs,
+            new_session=new_session,
+            max_active=s.max_active_statements_per_principal,
+            now=now,
+        )
+        if not created:
+            if stored.request_hash != fingerprint:
+                raise errors.IdempotencyConflict(
+                    "client_token was already used for a different request",
+                    details={"client_token": req.client_token, "statement_id": stored.id},
+                )
+            return self._view(stored), False
+        self.notifier.publish("work", warehouse)
+        return StatementView(record, tuple(subs), s.result_retention_seconds), True
+
+    # -- read ----------------------------------------------------------------------------------
+    def _get(self, principal: str, statement_id: str) -> StatementRecord:
+        rec = self.store.get_statement(statement_id) if _plausible_id(statement_id) else None
+        # Another principal's statement answers exactly like an unknown one.
+        if rec is None or rec.principal != principal:
+            raise errors.StatementNotFound(details={"id": statement_id})
+        return rec
+
+    def _view(self, rec: StatementRecord) -> StatementView:
+        subs = tuple(self.store.get_sub_statements(rec.id)) if rec.is_batch else ()
+        return StatementView(rec, subs, self.settings.result_retention_seconds)
+
+    def describe(self, principal: str, statement_id: str) -> StatementView:
+        return self._view(self._get(principal, statement_id))
+
+    async def describe_wait(self, principal: str, statement_id: str, wait: float) -> StatementView:
+        """Describe, waiting up to ``wait`` seconds for the statement to end."""
+        wait = min(max(wait, 0.0), self.settings.max_wait_seconds)
+        parent = statement_id.partition(":")[0]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        with self.notifier.waiter("statement", parent) as waiter:
+            while True:
+                view = self.describe(principal, statement_id)
+                remaining = deadline - loop.time()
+                if view.record.status.is_terminal or remaining <= 0:
+                    return view
+                await waiter.wait(remaining)
+                waiter.reset()
+
+    def list(
+        self,
+        principal: str,
+        *,
+        status: StatementStatus | None = None,
+        name_prefix: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        max_results: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[StatementRecord], str | None]:
+        after = self._decode_cursor(principal, next_token) if next_token else None
+        rows = self.store.list_statements(
+            StatementFilter(
+                principal=principal,
+                status=status,
+                name_prefix=name_prefix,
+                created_after=created_after,
+                created_before=created_before,
+                limit=max_results + 1,
+                after=after,
+            )
+        )
+        token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            token = self._encode_cursor(principal, rows[-1])
+        return rows, token
+
+    def _encode_cursor(self, principal: str, rec: StatementRecord) -> str:
+        payload = base64.urlsafe_b64encode(json.dumps([rec.created_at, rec.id]).encode())
+        return f"{payload.decode()}.{self._mac(principal, payload)}"
+
+    def _decode_cursor(self, principal: str, token: str) -> tuple[float, str]:
+        payload, _, mac = token.partition(".")
+        if not hmac.compare_digest(mac, self._mac(principal, payload.encode())):
+            raise errors.InvalidNextToken(details={"reason": "signature does not match"})
+        created_at, sid = json.loads(base64.urlsafe_b64decode(payload))
+        return float(created_at), str(sid)
+
+    def _mac(self, principal: str, payload: bytes) -> str:
+        msg = principal.encode() + b"\n" + payload
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:24]
+
+    # -- results -------------------------------------------------------------------------------
+    def result_reader(self, principal: str, statement_id: str) -> ResultReader:
+        rec = self._get(principal, statement_id)
+        if rec.is_batch:
+            raise errors.InvalidRequest(
+                "a batch's results are fetched per sub-statement: use "
+                f"{rec.id}:1 to {rec.id}:{len(rec.query_strings or [])}",
+                details={"id": rec.id},
+            )
+        if not rec.status.is_terminal:
+            raise errors.StatementNotFinished(
+                f"statement is {rec.status.value}; wait for it to finish",
+                details={"id": rec.id, "status": rec.status.value},
+            )
+        if rec.status is not StatementStatus.FINISHED:
+            raise errors.StatementFailed(
+                f"statement is {rec.status.value}; it has no result",
+                details={"id": rec.id, "status": rec.status.value, "error": rec.error},
+            )
+        if not rec.has_result_set or rec.result_meta is None:
+            raise errors.InvalidRequest(
+                "statement has no result set (it was not a query)", details={"id": rec.id}
+            )
+        if rec.result_expired:
+            raise errors.ResultExpired(details={"id": rec.id})
+        manifest = ResultManifest.from_json(rec.result_meta)
+        return ResultReader(self.storage, manifest, self.signer, rec.id)
+
+    # -- cancel --------------------------------------------------------------------------------
+    def cancel(self, principal: str, statement_id: str) -> StatementRecord:
+        rec = self._get(principal, statement_id)
+        if rec.parent_id is not None:
+            raise errors.InvalidRequest(
+                "cancel the batch, not one of its sub-statements",
+                details={"id": statement_id, "batch_id": rec.parent_id},
+            )
+        updated = self.store.request_cancel(rec.id, self.clock())
+        self.notifier.publish("cancel", rec.id)
+        self.notifier.publish("statement", rec.id)
+        return updated
+
+    async def cancel_wait(
+        self, principal: str, statement_id: str, wait: float = 5.0
+    ) -> StatementView:
+        self.cancel(principal, statement_id)
+        return await self.describe_wait(principal, statement_id, wait)
+
+
+def _plausible_id(statement_id: str) -> bool:
+    parent, _, idx = statement_id.partition(":")
+    try:
+        uuid.UUID(parent)
+    except ValueError:
+        return False
+    return idx == "" or idx.isdigit()

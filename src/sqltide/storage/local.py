@@ -1,0 +1,72 @@
+"""Files in a local folder (``file:///path``), the embedded default."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import InvalidRequest
+from ..urls import path_of
+from .base import Storage
+
+
+class LocalStorage(Storage):
+    scheme = "file"
+
+    def __init__(self, url: str, secret: bytes = b""):
+        super().__init__(url, secret)
+        self.root = Path(path_of(url)).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise InvalidRequest(f"file key escapes the storage root: {key!r}")
+        return path
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[BinaryIO]:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                yield fh
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def reader(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._path(key))
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix) if prefix else self.root
+        if base.is_file():
+            yield prefix
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                yield path.relative_to(self.root).as_posix()
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix)
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.exists() or (base == self.root and not prefix):
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base, ignore_errors=True)
+        return count

@@ -1,0 +1,135 @@
+"""The one interface for durable state.
+
+Everything sqltide must not lose lives behind :class:`Store`: statements and their leases,
+sessions, API keys. Implementations: :class:`~sqltide.store.sqlite.SQLiteStore` (embedded
+default). Each method is one transaction; a method that changes state and a method that reads
+it may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementRecord
+
+
+class Store(abc.ABC):
+    url: str
+
+    @abc.abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending numbered migrations; returns the names applied."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- meta ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_or_set_meta(self, key: str, value: str) -> str:
+        """The stored value for ``key``, storing ``value`` first if there is none."""
+
+    # -- API keys --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def insert_api_key(self, key: ApiKeyRecord) -> None: ...
+
+    @abc.abstractmethod
+    def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
+
+    @abc.abstractmethod
+    def list_api_keys(self) -> list[ApiKeyRecord]: ...
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str, now: float) -> bool: ...
+
+    # -- statements ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_statement(
+        self,
+        statement: StatementRecord,
+        sub_statements: Sequence[StatementRecord] = (),
+        *,
+        new_session: SessionRecord | None = None,
+        max_active: int | None = None,
+        now: float,
+    ) -> tuple[StatementRecord, bool]:
+        """Record a statement (and its sub-statements, and a new session) at once.
+
+        Returns ``(record, True)``, or ``(existing, False)`` when the principal already has a
+        statement with this ``client_token``. Raises ``SessionNotFound`` / ``SessionBusy`` when
+        ``statement.session_id`` names a session that is not open or is running a statement,
+        and ``TooManyRequests`` when the principal has ``max_active`` unfinished statements.
+        """
+
+    @abc.abstractmethod
+    def get_statement(self, statement_id: str) -> StatementRecord | None: ...
+
+    @abc.abstractmethod
+    def get_sub_statements(self, parent_id: str) -> list[StatementRecord]: ...
+
+    @abc.abstractmethod
+    def list_statements(self, flt: StatementFilter) -> list[StatementRecord]: ...
+
+    @abc.abstractmethod
+    def claim_statements(
+        self, warehouses: Sequence[str], owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[StatementRecord]:
+        """Move up to ``limit`` SUBMITTED statements to PICKED under ``owner``'s lease."""
+
+    @abc.abstractmethod
+    def start_statement(self, statement_id: str, owner: str, now: float) -> bool:
+        """PICKED → STARTED if ``owner`` still holds it and no cancel was asked for."""
+
+    @abc.abstractmethod
+    def update_statement(self, statement_id: str, fields: dict[str, object]) -> None:
+        """Write progress of a sub-statement (status, times, rows, result, error)."""
+
+    @abc.abstractmethod
+    def finish_statement(
+        self, statement_id: str, owner: str, fields: dict[str, object], now: float
+    ) -> bool:
+        """Write a terminal state if ``owner`` still holds the lease; releases it."""
+
+    @abc.abstractmethod
+    def request_cancel(self, statement_id: str, now: float) -> StatementRecord:
+        """SUBMITTED → ABORTED at once; PICKED/STARTED get ``cancel_requested``.
+
+        Raises ``InvalidState`` for an ended statement.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(
+        self, owner: str, statement_ids: Sequence[str], lease_until: float, now: float
+    ) -> list[str]:
+        """Extend ``owner``'s leases; returns the ids whose cancel was requested."""
+
+    @abc.abstractmethod
+    def recover_statements(
+        self, now: float, *, orphaned_warehouses: Sequence[str] = (), owner: str = ""
+    ) -> list[StatementRecord]:
+        """Settle statements whose worker is gone.
+
+        A statement is orphaned when its lease expired, or when it is in one of
+        ``orphaned_warehouses`` (warehouses only ``owner`` can host) and held by someone else.
+        PICKED ones go back to SUBMITTED; STARTED ones end FAILED with a "worker lost" error;
+        PICKED ones that were asked to cancel end ABORTED. Returns the records as changed.
+        """
+
+    @abc.abstractmethod
+    def statements_with_expired_results(
+        self, ended_before: float, limit: int
+    ) -> list[StatementRecord]: ...
+
+    @abc.abstractmethod
+    def mark_results_expired(self, statement_ids: Sequence[str]) -> None: ...
+
+    # -- sessions --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    @abc.abstractmethod
+    def expired_sessions(self, now: float) -> list[SessionRecord]:
+        """Open sessions past their keep-alive with no unfinished statement."""
+
+    @abc.abstractmethod
+    def close_session(self, session_id: str, now: float) -> None: ...

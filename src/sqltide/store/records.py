@@ -1,0 +1,139 @@
+"""Value objects the state store keeps: statements, sessions and API keys."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class StatementStatus(str, enum.Enum):
+    """Where a statement is in its life (the Redshift Data API's statuses)."""
+
+    #: Accepted and recorded; waiting for a worker.
+    SUBMITTED = "SUBMITTED"
+    #: Claimed by a worker under a lease; about to run.
+    PICKED = "PICKED"
+    #: Running on the warehouse.
+    STARTED = "STARTED"
+    #: Ended successfully; its result (if any) can be fetched.
+    FINISHED = "FINISHED"
+    #: Ended with an error (the SQL failed, or the worker running it was lost).
+    FAILED = "FAILED"
+    #: Stopped on request before it ended.
+    ABORTED = "ABORTED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({StatementStatus.FINISHED, StatementStatus.FAILED, StatementStatus.ABORTED})
+ACTIVE = frozenset({StatementStatus.SUBMITTED, StatementStatus.PICKED, StatementStatus.STARTED})
+
+
+@dataclass(slots=True)
+class StatementRecord:
+    """One row of the ``statements`` table: a statement, a batch, or a batch's sub-statement."""
+
+    id: str
+    principal: str
+    warehouse: str
+    status: StatementStatus
+    query_string: str
+    created_at: float
+    updated_at: float
+    parent_id: str | None = None
+    idx: int = 0
+    query_strings: list[str] | None = None
+    parameters: dict[str, Any] | None = None
+    statement_name: str | None = None
+    client_token: str | None = None
+    request_hash: str | None = None
+    with_event: bool = False
+    is_batch: bool = False
+    batch_mode: str | None = None
+    session_id: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    result_rows: int | None = None
+    result_size: int | None = None
+    has_result_set: bool = False
+    result_meta: str | None = None
+    result_expired: bool = False
+    error: dict[str, Any] | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    attempts: int = 0
+
+    _JSON = ("query_strings", "parameters", "error")
+    _BOOL = ("with_event", "is_batch", "has_result_set", "result_expired", "cancel_requested")
+
+    def to_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self._JSON:
+                value = None if value is None else json.dumps(value)
+            elif f.name in self._BOOL:
+                value = int(bool(value))
+            elif f.name == "status":
+                value = value.value
+            row[f.name] = value
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> StatementRecord:
+        kwargs = dict(row)
+        for name in cls._JSON:
+            if kwargs.get(name) is not None:
+                kwargs[name] = json.loads(kwargs[name])
+        for name in cls._BOOL:
+            kwargs[name] = bool(kwargs.get(name))
+        kwargs["status"] = StatementStatus(kwargs["status"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A session: statements that run in order on one warehouse connection."""
+
+    id: str
+    principal: str
+    warehouse: str
+    keep_alive_seconds: int
+    created_at: float
+    expires_at: float
+    closed_at: float | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key; only the SHA-256 of the secret part is kept."""
+
+    id: str
+    principal: str
+    key_hash: str
+    created_at: float
+    name: str | None = None
+    is_admin: bool = False
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatementFilter:
+    """What :meth:`Store.list_statements` selects."""
+
+    principal: str
+    status: StatementStatus | None = None
+    name_prefix: str | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    limit: int = 100
+    #: Keyset cursor: (created_at, id) of the last row of the previous page.
+    after: tuple[float, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,33 @@
+"""Backend URLs: ``scheme:///path`` in the SQLAlchemy convention (four slashes = absolute)."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def scheme_of(url: str) -> str:
+    if "://" not in url:
+        raise ConfigError(f"not a backend URL: {url!r} (expected e.g. 'duckdb:///path.db')")
+    return url.split("://", 1)[0].lower()
+
+
+def path_of(url: str) -> str:
+    """The path part of a ``scheme:///path`` URL (``:memory:`` passes through)."""
+    rest = url.split("://", 1)[1]
+    if not rest.startswith("/"):
+        raise ConfigError(f"{url!r}: expected '{scheme_of(url)}:///path' (three slashes)")
+    path = rest[1:]
+    if path in ("", ":memory:"):
+        return ":memory:"
+    return str(Path(path).expanduser())
+
+
+def unknown_scheme(kind: str, scheme: str, known: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(scheme, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(
+        f"unknown {kind} URL scheme {scheme!r}; known: {', '.join(sorted(known))}.{hint}"
+    )

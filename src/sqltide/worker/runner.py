@@ -1,0 +1,260 @@
+"""The worker: claims statements under leases, runs them, heartbeats, recovers, sweeps.
+
+Threads: one claim loop, one heartbeat loop (leases, cancel requests, lease expiry of other
+workers, sweeping) and a pool of ``worker_concurrency`` threads that run statements. The claim
+loop sleeps on an event that submissions set, with a one-second fallback, so an idle worker
+asks the store about once a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from ..engines import Engine, EngineConnection
+from ..settings import Settings
+from ..statements.service import result_key
+from ..storage import Storage
+from ..store import StatementRecord, StatementStatus, Store
+from ..store.notify import Notifier
+from .execute import CANCELLED, Execution, error_dict
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        storage: Storage,
+        notifier: Notifier,
+        engines: Mapping[str, Engine],
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.storage = storage
+        self.notifier = notifier
+        self.engines = dict(engines)
+        self.settings = settings
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._running: dict[str, Execution] = {}
+        self._claimed: set[str] = set()
+        self._sessions: dict[str, EngineConnection] = {}
+        self._sessions_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            settings.worker_concurrency, thread_name_prefix="sqltide-run"
+        )
+        self._threads: list[threading.Thread] = []
+        self._last_sweep = 0.0
+        notifier.subscribe("work", self._on_work)
+        notifier.subscribe("cancel", self._on_cancel)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        exclusive = [name for name, e in self.engines.items() if e.exclusive]
+        # This process alone hosts its exclusive (DuckDB) warehouses, so anything in flight on
+        # them belongs to a process that is gone: settle it now instead of waiting for leases.
+        self._recover(orphaned=exclusive)
+        for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
+            t = threading.Thread(target=target, name=f"sqltide-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.cancel()
+        for t in self._threads:
+            t.join(timeout)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._sessions_lock:
+            for conn in self._sessions.values():
+                conn.close()
+            self._sessions.clear()
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return len(self._claimed)
+
+    def _on_work(self, warehouse: str) -> None:
+        if warehouse in self.engines:
+            self._wake.set()
+
+    def _on_cancel(self, statement_id: str) -> None:
+        with self._lock:
+            execution = self._running.get(statement_id)
+        if execution is not None:
+            execution.cancel()
+
+    # -- claiming ------------------------------------------------------------------------------
+    def _claim_loop(self) -> None:
+        warehouses = list(self.engines)
+        while not self._stop.is_set():
+            self._wake.clear()
+            free = self.settings.worker_concurrency - self.busy
+            claimed: list[StatementRecord] = []
+            if free > 0:
+                try:
+                    claimed = self.store.claim_statements(
+                        warehouses, self.owner, free, self.settings.lease_seconds, self.clock()
+                    )
+                except Exception:
+                    logger.exception("claiming statements failed; retrying")
+            for rec in claimed:
+                with self._lock:
+                    self._claimed.add(rec.id)
+                self.notifier.publish("statement", rec.id)
+                self._pool.submit(self._run, rec)
+            if len(claimed) < free:
+                self._wake.wait(1.0)
+            elif free <= 0:
+                self._wake.wait(0.05)
+
+    # -- running -------------------------------------------------------------------------------
+    def _run(self, rec: StatementRecord) -> None:
+        try:
+            self._run_claimed(rec)
+        except Exception:
+            logger.exception("statement %s: unexpected failure", rec.id)
+            self._finish(
+                rec, StatementStatus.FAILED, {"error": error_dict(RuntimeError("worker error"))}
+            )
+        finally:
+            with self._lock:
+                self._claimed.discard(rec.id)
+                self._running.pop(rec.id, None)
+            self._wake.set()
+
+    def _run_claimed(self, rec: StatementRecord) -> None:
+        if not self.store.start_statement(rec.id, self.owner, self.clock()):
+            current = self.store.get_statement(rec.id)
+            if current and current.cancel_requested and current.lease_owner == self.owner:
+                self._finish(rec, StatementStatus.ABORTED, {"error": dict(CANCELLED)})
+            return
+        self.notifier.publish("statement", rec.id)
+        try:
+            conn, one_shot = self._connection(rec)
+        except Exception as exc:
+            self._finish(rec, StatementStatus.FAILED, {"error": error_dict(exc)})
+            return
+        execution = Execution(
+            rec,
+            conn,
+            self.store,
+            self.storage,
+            self.clock,
+            lambda sid: self.notifier.publish("statement", sid),
+            self.settings.result_chunk_bytes,
+        )
+        with self._lock:
+            self._running[rec.id] = execution
+        try:
+            status, fields = execution.run()
+        finally:
+            if one_shot:
+                conn.close()
+        if status is not StatementStatus.FINISHED and not rec.is_batch:
+            self.storage.delete_prefix(result_key(rec.id))
+        self._finish(rec, status, fields)
+
+    def _connection(self, rec: StatementRecord) -> tuple[EngineConnection, bool]:
+        engine = self.engines[rec.warehouse]
+        if rec.session_id is None:
+            return engine.connect(), True
+        with self._sessions_lock:
+            conn = self._sessions.get(rec.session_id)
+            if conn is None:
+                session = self.store.get_session(rec.session_id)
+                if session is None or session.closed_at is not None:
+                    raise RuntimeError(
+                        f"session {rec.session_id} was closed (it expired or its worker "
+                        "restarted); open a new session"
+                    )
+                conn = self._sessions[rec.session_id] = engine.connect()
+        return conn, False
+
+    def _finish(
+        self, rec: StatementRecord, status: StatementStatus, fields: dict[str, object]
+    ) -> None:
+        now = self.clock()
+        ok = self.store.finish_statement(
+            rec.id,
+            self.owner,
+            {**fields, "status": status, "ended_at": now, "updated_at": now},
+            now,
+        )
+        if not ok:
+            logger.warning("statement %s: lease lost before it ended; result discarded", rec.id)
+        self.notifier.publish("statement", rec.id)
+
+    # -- heartbeats, recovery, sweeping --------------------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        interval = self.settings.heartbeat_seconds
+        while not self._stop.wait(interval):
+            try:
+                self._heartbeat()
+                self._recover(orphaned=[])
+                if self.clock() - self._last_sweep >= self.settings.sweep_interval_seconds:
+                    self.sweep()
+            except Exception:
+                logger.exception("heartbeat failed; retrying")
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            ids = list(self._claimed)
+        now = self.clock()
+        for sid in self.store.heartbeat(self.owner, ids, now + self.settings.lease_seconds, now):
+            self._on_cancel(sid)
+
+    def _recover(self, orphaned: list[str]) -> None:
+        changed = self.store.recover_statements(
+            self.clock(), orphaned_warehouses=orphaned, owner=self.owner
+        )
+        for rec in changed:
+            logger.warning(
+                "statement %s recovered after its worker was lost: now %s", rec.id, rec.status.value
+            )
+            self.notifier.publish("statement", rec.id)
+            if rec.status is StatementStatus.SUBMITTED:
+                self.notifier.publish("work", rec.warehouse)
+        if orphaned:
+            for session in self.store.expired_sessions(float("inf")):
+                if session.warehouse in orphaned:
+                    self.store.close_session(session.id, self.clock())
+
+    def sweep(self) -> int:
+        """Delete results past retention and close idle sessions; returns results deleted."""
+        now = self.clock()
+        self._last_sweep = now
+        deleted = 0
+        while True:
+            batch = self.store.statements_with_expired_results(
+                now - self.settings.result_retention_seconds, 500
+            )
+            if not batch:
+                break
+            for rec in batch:
+                deleted += self.storage.delete_prefix(f"results/{rec.id}")
+            self.store.mark_results_expired([r.id for r in batch])
+        for session in self.store.expired_sessions(now):
+            with self._sessions_lock:
+                conn = self._sessions.pop(session.id, None)
+            if conn is not None:
+                conn.close()
+            self.store.close_session(session.id, now)
+        return deleted

@@ -1,0 +1,64 @@
+"""Fixtures shared by every test: a runtime on temporary embedded backends, a real server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sqltide.client import Client
+from sqltide.keys import create_key
+from sqltide.runtime import Runtime
+from sqltide.server import ServerThread
+from sqltide.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never touch the user's ~/.sqltide or pick up their settings."""
+    for name in list(os.environ):
+        if name.startswith("SQLTIDE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SQLTIDE_HOME", str(tmp_path / "home"))
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    base: dict[str, object] = {
+        "home": tmp_path / "home",
+        "heartbeat_seconds": 0.2,
+        "worker_concurrency": 4,
+    }
+    base.update(overrides)
+    return Settings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.build(settings)
+    yield rt
+    if rt._started:
+        rt.stop()
+
+
+@pytest.fixture
+def server(runtime: Runtime) -> Iterator[ServerThread]:
+    with ServerThread(runtime) as srv:
+        yield srv
+
+
+@pytest.fixture
+def api_key(runtime: Runtime) -> str:
+    return create_key(runtime.store, "alice")[1]
+
+
+@pytest.fixture
+def client(server: ServerThread, api_key: str) -> Iterator[Client]:
+    with Client(server.url, api_key) as c:
+        yield c
