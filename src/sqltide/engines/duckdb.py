@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -253,10 +254,9 @@ class DuckDBConnection(EngineConnection):
         self._run("COMMIT")
 
     def rollback(self) -> None:
-        try:
+        # Nothing to roll back is fine (a failed statement may already have ended it).
+        with contextlib.suppress(duckdb.TransactionException):
             self._con.execute("ROLLBACK")
-        except duckdb.TransactionException:
-            pass  # nothing to roll back (the failed statement already ended it)
 
     def _run(self, sql: str) -> None:
         try:
@@ -268,10 +268,8 @@ class DuckDBConnection(EngineConnection):
         self._con.interrupt()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):
             self._con.close()
-        except duckdb.Error:
-            pass
 
 
 class DuckDBEngine(Engine):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engines import EngineConnection
+from ..engines.params import find_parameters
 from ..errors import EngineError
 from ..statements.results import write_result
 from ..statements.service import result_key
@@ -23,6 +24,14 @@ CANCELLED = {
     "position": None,
     "details": {},
 }
+
+
+def _params_for(sql: str, params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The batch-wide parameters this one statement references (drivers reject extras)."""
+    if not params:
+        return None
+    names = {ref.name for ref in find_parameters(sql)}
+    return {k: v for k, v in params.items() if k in names} or None
 
 
 class Cancelled(Exception):
@@ -77,7 +86,7 @@ class Execution:
     def _run_one(self, statement_id: str, sql: str) -> dict[str, Any]:
         """Run one SQL text; returns the result fields to record."""
         self._check_cancel()
-        res = self.conn.execute(sql, self.record.parameters)
+        res = self.conn.execute(sql, _params_for(sql, self.record.parameters))
         if not res.has_result_set:
             return {"has_result_set": False, "result_rows": res.rows_affected, "result_size": None}
         assert res.schema is not None and res.batches is not None

@@ -512,7 +512,7 @@ def test_engine_on_a_file(tmp_path: Path) -> None:
         again.close()
 
 
-def test_engine_must_be_open(tmp_path: Path) -> None:
+def test_engine_must_be_open() -> None:
     with pytest.raises(ConfigError):
         DuckDBEngine("closed", "duckdb:///:memory:").connect()
 
