@@ -15,6 +15,7 @@ from ..statements.results import json_bytes
 from ..statements.service import StatementService
 from ..store import StatementStatus
 from .auth import Caller, caller
+from .calls import call
 from .schemas import BatchBody, ExecuteBody
 from .views import parse_iso, statement_dict, view_dict
 
@@ -27,7 +28,7 @@ def _service(request: Request) -> StatementService:
 
 
 async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONResponse:
-    view, created = await run_in_threadpool(_service(request).submit, who.principal, req)
+    view, created = await call(request, _service(request).submit, who.principal, req)
     return JSONResponse(view_dict(view), status_code=201 if created else 200)
 
 
@@ -80,7 +81,7 @@ async def describe(
     if wait:
         view = await service.describe_wait(who.principal, statement_id, wait)
     else:
-        view = await run_in_threadpool(service.describe, who.principal, statement_id)
+        view = await call(request, service.describe, who.principal, statement_id)
     return JSONResponse(view_dict(view))
 
 
@@ -142,7 +143,8 @@ async def list_statements(
             f"created_after/created_before must be ISO 8601 times: {exc}"
         ) from exc
     service = _service(request)
-    rows, token = await run_in_threadpool(
+    rows, token = await call(
+        request,
         lambda: service.list(
             who.principal,
             status=status,

@@ -16,6 +16,8 @@ from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementReco
 
 class Store(abc.ABC):
     url: str
+    #: True when every call is quick local I/O, so async code may call it on its event loop.
+    fast_calls: bool = False
 
     @abc.abstractmethod
     def migrate(self) -> list[str]:

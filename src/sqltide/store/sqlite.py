@@ -57,6 +57,7 @@ def _api_key(row: sqlite3.Row) -> ApiKeyRecord:
 
 class SQLiteStore(Store):
     dialect = "sqlite"
+    fast_calls = True
 
     def __init__(self, url: str):
         self.url = url
