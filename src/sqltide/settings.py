@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0)
     #: How often a worker renews its leases and checks for cancel requests.
     heartbeat_seconds: float = Field(default=2.0, gt=0)
+    #: On a graceful stop, how long running statements may take before they are interrupted.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: How long results are kept after a statement ends.
     result_retention_seconds: float = Field(default=24 * 3600, gt=0)
     #: How often expired results and idle sessions are swept.
@@ -68,6 +70,8 @@ class Settings(BaseSettings):
     #: Rows per record batch read from the engine, and bounds on one result chunk file.
     result_batch_rows: int = Field(default=16_384, ge=1)
     result_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Results smaller than this are kept in the state store instead of a file.
+    result_inline_bytes: int = Field(default=64 * 1024, ge=0)
 
     @field_validator("warehouses", mode="before")
     @classmethod

@@ -73,7 +73,13 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """Answer 413 before reading more than ``limit`` bytes of a request body."""
+    """Answer 413 before reading more than ``limit`` bytes of a request body.
+
+    A body with a ``Content-Length`` over the limit is refused before any of it is read. A
+    body without one (chunked) is read here, up to the limit, before the app sees it: an
+    error raised from inside the app's ``receive`` would reach FastAPI's body parsing, which
+    turns any such error into a 400.
+    """
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app = app
@@ -84,26 +90,33 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._reject(scope, receive, send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.limit:
+                await self._reject(scope, receive, send)
+                return
+            await self.app(scope, receive, send)  # the server holds the body to its length
             return
+        chunks: list[bytes] = []
         seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise errors.PayloadTooLarge(
-                        f"the request body is larger than {self.limit} bytes"
-                    )
-            return message
+            if message["type"] != "http.request":  # the client went away
+                replay = [message]
+                break
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+                break
 
-        try:
-            await self.app(scope, limited, send)
-        except errors.PayloadTooLarge:
-            await self._reject(scope, receive, send)
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = envelope(

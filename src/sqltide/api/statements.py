@@ -153,7 +153,7 @@ async def list_statements(
             created_before=before,
             max_results=max_results,
             next_token=next_token,
-        )
+        ),
     )
     return JSONResponse(
         {

@@ -10,6 +10,7 @@ files. A page's next token is an opaque signed position (:mod:`.result_tokens`).
 
 from __future__ import annotations
 
+import base64
 import builtins
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +50,8 @@ class ChunkInfo:
     rows: int
     bytes: int
     batch_rows: list[int]
+    #: The whole Arrow IPC file, for a small result kept in the manifest instead of a file.
+    data: builtins.bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,11 @@ class ResultManifest:
             {
                 "v": 1,
                 "columns": self.columns,
-                "chunks": [[c.key, c.rows, c.bytes, c.batch_rows] for c in self.chunks],
+                "chunks": [
+                    [c.key, c.rows, c.bytes, c.batch_rows]
+                    + ([base64.b64encode(c.data).decode()] if c.data is not None else [])
+                    for c in self.chunks
+                ],
                 "rows": self.rows,
                 "bytes": self.bytes,
             }
@@ -77,8 +84,14 @@ class ResultManifest:
         """The manifest :meth:`to_json` wrote."""
         data = orjson.loads(text)
         chunks = [
-            ChunkInfo(key=key, rows=rows, bytes=size, batch_rows=list(batch_rows))
-            for key, rows, size, batch_rows in data["chunks"]
+            ChunkInfo(
+                key=entry[0],
+                rows=entry[1],
+                bytes=entry[2],
+                batch_rows=list(entry[3]),
+                data=base64.b64decode(entry[4]) if len(entry) > 4 else None,
+            )
+            for entry in data["chunks"]
         ]
         return cls(
             columns=list(data["columns"]),
@@ -110,8 +123,12 @@ class ResultWriter:
         *,
         chunk_bytes: int,
         columns: Sequence[ColumnMeta | dict] | None = None,
+        inline_bytes: int = 0,
     ):
         self.storage = storage
+        #: A first chunk that stays under this size is kept in memory and ends up inline in
+        #: the manifest: small results (most of them) cost no file at all.
+        self.inline_bytes = inline_bytes
         self.key_prefix = key_prefix.rstrip("/")
         self.schema = schema
         self.chunk_bytes = chunk_bytes
@@ -129,6 +146,11 @@ class ResultWriter:
         return f"{self.key_prefix}/chunk-{n:05d}.arrow"
 
     def _open_chunk(self) -> None:
+        if not self._chunks and self.inline_bytes > 0:
+            self._sink = pa.BufferOutputStream()
+            self._ipc = pa.ipc.new_file(self._sink, self.schema)
+            self._batch_rows = []
+            return
         self._cm = self.storage.writer(self._key(len(self._chunks)))
         fh = self._cm.__enter__()
         try:
@@ -139,7 +161,26 @@ class ResultWriter:
             raise
         self._batch_rows = []
 
+    def _close_memory_chunk(self, keep_inline: bool) -> None:
+        """Finish the in-memory first chunk: inline in the manifest, or spilled to a file."""
+        assert isinstance(self._sink, pa.BufferOutputStream) and self._ipc is not None
+        self._ipc.close()
+        data = self._sink.getvalue().to_pybytes()
+        self._ipc = self._sink = None
+        rows = sum(self._batch_rows)
+        key = self._key(0)
+        if not keep_inline:
+            with self.storage.writer(key) as fh:
+                fh.write(data)
+        self._chunks.append(
+            ChunkInfo(key, rows, len(data), self._batch_rows, data if keep_inline else None)
+        )
+        self._batch_rows = []
+
     def _close_chunk(self) -> None:
+        if self._cm is None and isinstance(self._sink, pa.BufferOutputStream):
+            self._close_memory_chunk(keep_inline=False)
+            return
         assert self._cm is not None and self._ipc is not None and self._sink is not None
         self._ipc.close()
         size = self._sink.tell()
@@ -168,7 +209,10 @@ class ResultWriter:
         self._ipc.write_batch(batch)
         self._batch_rows.append(batch.num_rows)
         self.rows += batch.num_rows
-        if self._sink.tell() > self.chunk_bytes:
+        if self._cm is None and isinstance(self._sink, pa.BufferOutputStream):
+            if self._sink.tell() > self.inline_bytes:
+                self._close_chunk()  # too big to keep inline: becomes chunk file 0
+        elif self._sink.tell() > self.chunk_bytes:
             self._close_chunk()
 
     def close(self) -> ResultManifest:
@@ -178,7 +222,9 @@ class ResultWriter:
             raise RuntimeError("result writer is closed")
         if self._ipc is None and not self._chunks:
             self._open_chunk()
-        if self._ipc is not None:
+        if self._cm is None and isinstance(self._sink, pa.BufferOutputStream):
+            self._close_memory_chunk(keep_inline=True)
+        elif self._ipc is not None:
             self._close_chunk()
         self._closed = True
         return ResultManifest(
@@ -203,6 +249,7 @@ def write_result(
     columns: Sequence[ColumnMeta | dict] | None,
     chunk_bytes: int,
     on_batch: Callable[[int], None] | None = None,
+    inline_bytes: int = 0,
 ) -> ResultManifest:
     """Write a whole result from an iterator of batches and return its manifest.
 
@@ -210,7 +257,14 @@ def write_result(
     On any exception, from the batches or from ``on_batch``, the files written so far are
     deleted and the exception propagates.
     """
-    writer = ResultWriter(storage, key_prefix, schema, chunk_bytes=chunk_bytes, columns=columns)
+    writer = ResultWriter(
+        storage,
+        key_prefix,
+        schema,
+        chunk_bytes=chunk_bytes,
+        columns=columns,
+        inline_bytes=inline_bytes,
+    )
     try:
         for batch in batches:
             writer.write(batch)
@@ -251,7 +305,13 @@ class _Chunks:
     def get(self, chunk: int) -> pa.ipc.RecordBatchFileReader:
         if chunk != self.index or self.file is None:
             self.close()
-            key = self.manifest.chunks[chunk].key
+            info = self.manifest.chunks[chunk]
+            key = info.key
+            if info.data is not None:
+                self._source = pa.BufferReader(info.data)
+                self.file = pa.ipc.open_file(self._source)
+                self.index = chunk
+                return self.file
             try:
                 path = self.storage.local_path(key)
                 self._source = pa.memory_map(path) if path else self.storage.reader(key)

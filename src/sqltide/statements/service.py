@@ -82,7 +82,9 @@ class StatementService:
                 f"no warehouse named {warehouse!r}; configured: {', '.join(self.warehouses)}",
                 details={"warehouse": warehouse},
             )
-        now = self.clock()
+        # To the microsecond, as the API shows it, so that filtering on a shown created_at
+        # (created_after is inclusive, created_before exclusive) gives the expected answer.
+        now = round(self.clock(), 6)
         sid = str(uuid.uuid4())
         new_session = None
         session_id = req.session_id
@@ -212,10 +214,15 @@ class StatementService:
 
     def _decode_cursor(self, principal: str, token: str) -> tuple[float, str]:
         payload, _, mac = token.partition(".")
-        if not hmac.compare_digest(mac, self._mac(principal, payload.encode())):
+        # compare_digest raises TypeError for non-ASCII text: compare bytes.
+        expected = self._mac(principal, payload.encode()).encode()
+        if not hmac.compare_digest(mac.encode(), expected):
             raise errors.InvalidNextToken(details={"reason": "signature does not match"})
-        created_at, sid = json.loads(base64.urlsafe_b64decode(payload))
-        return float(created_at), str(sid)
+        try:
+            created_at, sid = json.loads(base64.urlsafe_b64decode(payload))
+            return float(created_at), str(sid)
+        except (ValueError, TypeError) as exc:
+            raise errors.InvalidNextToken(details={"reason": "malformed"}) from exc
 
     def _mac(self, principal: str, payload: bytes) -> str:
         msg = principal.encode() + b"\n" + payload
@@ -240,11 +247,11 @@ class StatementService:
                 f"statement is {rec.status.value}; it has no result",
                 details={"id": rec.id, "status": rec.status.value, "error": rec.error},
             )
-        if not rec.has_result_set or rec.result_meta is None:
+        if not rec.has_result_set:
             raise errors.InvalidRequest(
                 "statement has no result set (it was not a query)", details={"id": rec.id}
             )
-        if rec.result_expired:
+        if rec.result_expired or rec.result_meta is None:
             raise errors.ResultExpired(details={"id": rec.id})
         manifest = ResultManifest.from_json(rec.result_meta)
         return ResultReader(self.storage, manifest, self.signer, rec.id)

@@ -114,7 +114,9 @@ class Store(abc.ABC):
         A statement is orphaned when its lease expired, or when it is in one of
         ``orphaned_warehouses`` (warehouses only ``owner`` can host) and held by someone else.
         PICKED ones go back to SUBMITTED; STARTED ones end FAILED with a "worker lost" error;
-        PICKED ones that were asked to cancel end ABORTED. Returns the records as changed.
+        PICKED ones that were asked to cancel end ABORTED. The sessions of the lost worker
+        (those of the settled statements, and those it owns on ``orphaned_warehouses``) are
+        closed and released, since their connections are gone. Returns the records as changed.
         """
 
     @abc.abstractmethod

@@ -462,6 +462,25 @@ class SQLiteStore(Store):
                     rec.status = StatementStatus(status)
                     rec.error = error
                 changed.append(rec)
+            # A session's connection lives in its worker: when that worker is gone the session
+            # is too. Close it and release it, so what waits in it is claimed (and ended as
+            # "session closed") instead of waiting for the dead owner forever.
+            session_ids = sorted({r.session_id for r in changed if r.session_id})
+            lost: list[str] = []
+            lost_args: list[Any] = [now]
+            if session_ids:
+                lost.append(f"id IN ({', '.join('?' * len(session_ids))})")
+                lost_args += session_ids
+            if orphaned_warehouses:
+                marks = ", ".join("?" * len(orphaned_warehouses))
+                lost.append(f"(warehouse IN ({marks}) AND owner IS NOT NULL AND owner IS NOT ?)")
+                lost_args += [*orphaned_warehouses, owner]
+            if lost:
+                con.execute(
+                    "UPDATE sessions SET closed_at = ?, owner = NULL "
+                    f"WHERE closed_at IS NULL AND ({' OR '.join(lost)})",
+                    lost_args,
+                )
         return changed
 
     def statements_with_expired_results(
@@ -480,7 +499,8 @@ class SQLiteStore(Store):
         marks = ", ".join("?" * len(statement_ids))
         with self._write() as con:
             con.execute(
-                f"UPDATE statements SET result_expired = 1 WHERE id IN ({marks}) "
+                "UPDATE statements SET result_expired = 1, result_meta = NULL "
+                f"WHERE id IN ({marks}) "
                 f"OR parent_id IN ({marks})",
                 (*statement_ids, *statement_ids),
             )

@@ -34,6 +34,16 @@ def _params_for(sql: str, params: dict[str, Any] | None) -> dict[str, Any] | Non
     return {k: v for k, v in params.items() if k in names} or None
 
 
+SHUTDOWN = {
+    "code": "worker_shutdown",
+    "message": "the worker was stopped while this statement ran (it was interrupted and "
+    "rolled back); submit it again",
+    "sqlstate": "57P01",
+    "position": None,
+    "details": {},
+}
+
+
 class Cancelled(Exception):
     """Raised inside a run when its cancel flag is set between batches."""
 
@@ -62,6 +72,7 @@ class Execution:
         clock: Callable[[], float],
         publish: Callable[[str], None],
         chunk_bytes: int,
+        inline_bytes: int = 0,
     ):
         self.record = record
         self.conn = conn
@@ -70,9 +81,13 @@ class Execution:
         self.clock = clock
         self.publish = publish
         self.chunk_bytes = chunk_bytes
+        self.inline_bytes = inline_bytes
         self.cancel_event = threading.Event()
+        self.shutdown = False
 
-    def cancel(self) -> None:
+    def cancel(self, *, shutdown: bool = False) -> None:
+        """Interrupt the run: on request (ends ABORTED) or because the worker stops (FAILED)."""
+        self.shutdown = shutdown
         self.cancel_event.set()
         try:
             self.conn.interrupt()
@@ -98,6 +113,7 @@ class Execution:
             res.columns,
             self.chunk_bytes,
             on_batch=self._check_cancel,
+            inline_bytes=self.inline_bytes,
         )
         return {
             "has_result_set": True,
@@ -111,6 +127,8 @@ class Execution:
             isinstance(exc, EngineError) and exc.code == "cancelled"
         )
         if cancelled and self.cancel_event.is_set():
+            if self.shutdown:
+                return StatementStatus.FAILED, dict(SHUTDOWN)
             return StatementStatus.ABORTED, dict(CANCELLED)
         return StatementStatus.FAILED, error_dict(exc)
 

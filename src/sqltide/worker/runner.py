@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from ..engines import Engine, EngineConnection
+from ..errors import EngineError
 from ..settings import Settings
 from ..statements.service import result_key
 from ..storage import Storage
@@ -46,6 +47,7 @@ class Worker:
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Event()
+        self._idle = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, Execution] = {}
@@ -71,13 +73,23 @@ class Worker:
             t.start()
             self._threads.append(t)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, grace: float | None = None, timeout: float = 10.0) -> None:
+        """Stop claiming, give running statements ``grace`` seconds to end, interrupt the rest.
+
+        Interrupted statements end FAILED (``worker_shutdown``); claimed ones that had not
+        started are released by recovery when a worker starts again.
+        """
         self._stop.set()
         self._wake.set()
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
+        deadline = time.monotonic() + grace
+        while self.busy and time.monotonic() < deadline:
+            self._idle.wait(0.05)  # woken as each run ends
+            self._idle.clear()
         with self._lock:
             running = list(self._running.values())
         for execution in running:
-            execution.cancel()
+            execution.cancel(shutdown=True)
         for t in self._threads:
             t.join(timeout)
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -139,6 +151,7 @@ class Worker:
                 self._claimed.discard(rec.id)
                 self._running.pop(rec.id, None)
             self._wake.set()
+            self._idle.set()
 
     def _run_claimed(self, rec: StatementRecord) -> None:
         if not self.store.start_statement(rec.id, self.owner, self.clock()):
@@ -160,6 +173,7 @@ class Worker:
             self.clock,
             lambda sid: self.notifier.publish("statement", sid),
             self.settings.result_chunk_bytes,
+            self.settings.result_inline_bytes,
         )
         with self._lock:
             self._running[rec.id] = execution
@@ -181,9 +195,11 @@ class Worker:
             if conn is None:
                 session = self.store.get_session(rec.session_id)
                 if session is None or session.closed_at is not None:
-                    raise RuntimeError(
-                        f"session {rec.session_id} was closed (it expired or its worker "
-                        "restarted); open a new session"
+                    raise EngineError(
+                        f"session {rec.session_id} was closed (it expired, or the worker that "
+                        "held its connection stopped); open a new session",
+                        code="session_lost",
+                        sqlstate="08003",
                     )
                 conn = self._sessions[rec.session_id] = engine.connect()
         return conn, False
