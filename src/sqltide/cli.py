@@ -65,9 +65,9 @@ def _client(url: str | None, api_key: str | None) -> Any:
 
 
 def credentials_path() -> Path:
-    from .settings import Settings
+    from .settings import load_settings
 
-    return Settings().home_dir / "credentials"
+    return load_settings().home_dir / "credentials"
 
 
 @app.callback()
@@ -104,9 +104,12 @@ def serve(
     from .api import create_app
     from .keys import create_key
     from .runtime import Runtime
-    from .settings import Settings
+    from .settings import load_settings
 
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except SqltideError as exc:
+        raise _fail(exc) from exc
     host = host or settings.host
     port = port or settings.port
     no_auth = no_auth or settings.no_auth
@@ -419,11 +422,14 @@ def statements_cancel(
 
 # -- keys ----------------------------------------------------------------------------------------
 def _store() -> Any:
-    from .settings import Settings
+    from .settings import load_settings
     from .store import store_from_url
 
-    store = store_from_url(Settings().store_url)
-    store.migrate()
+    try:
+        store = store_from_url(load_settings().store_url)
+        store.migrate()
+    except SqltideError as exc:
+        raise _fail(exc) from exc
     return store
 
 

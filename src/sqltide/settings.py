@@ -97,3 +97,19 @@ class Settings(BaseSettings):
         urls = {"default": self.warehouse or f"duckdb:///{self.home_dir / 'warehouse.duckdb'}"}
         urls.update(self.warehouses)
         return urls
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with a clear :class:`ConfigError` for bad values."""
+    from pydantic import ValidationError
+
+    from .errors import ConfigError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SQLTIDE_{'_'.join(str(x) for x in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
