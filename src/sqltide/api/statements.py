@@ -100,7 +100,7 @@ async def result(
 
     def read() -> Any:
         reader = service.result_reader(who.principal, statement_id)
-        return reader.page(next_token, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes)
+        return reader.page(next_token or None, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes)
 
     page = await run_in_threadpool(read)
     if format == "csv":

@@ -1,7 +1,7 @@
 """Arrow values as JSON-safe Python values and CSV-ready columns, converted column by column.
 
 The JSON rules (docs/api.md): 64-bit integers within ±2^53 are numbers and strings beyond;
-decimals are strings; NaN and infinities are the strings ``"NaN"``, ``"Infinity"`` and
+decimals with a fraction are strings (whole-number decimals such as HUGEINT sums are numbers when they fit in 64 bits); NaN and infinities are the strings ``"NaN"``, ``"Infinity"`` and
 ``"-Infinity"``; dates, times and timestamps are ISO 8601 strings (a UTC timestamp ends in
 ``Z``); binary is base64; lists are arrays and structs and maps are objects.
 
@@ -64,6 +64,13 @@ def to_json_values(arr: pa.Array) -> list[Any]:
         return [None if i is None else values[i] for i in arr.indices.to_pylist()]
     if pa.types.is_null(t):
         return [None] * len(arr)
+    if pa.types.is_decimal(t) and t.scale == 0:
+        # Whole numbers (DuckDB's HUGEINT sums arrive as decimal(38, 0)) follow the integer
+        # rule: a number when within 2^53, exact text beyond.
+        return [
+            None if v is None else int(v) if -_SAFE_INT <= v <= _SAFE_INT else str(v)
+            for v in arr.to_pylist()
+        ]
     text = _as_strings(arr)
     if text is not None:
         return text.to_pylist()
