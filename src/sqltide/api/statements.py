@@ -98,11 +98,15 @@ async def result(
     settings = service.settings
     rows = min(max_rows or settings.page_max_rows, settings.page_max_rows)
 
-    def read() -> Any:
-        reader = service.result_reader(who.principal, statement_id)
-        return reader.page(next_token or None, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes)
+    reader = await call(request, service.result_reader, who.principal, statement_id)
 
-    page = await run_in_threadpool(read)
+    def read() -> Any:
+        return reader.page(
+            next_token or None, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes
+        )
+
+    # A small inline result is read on the loop; files (up to a page's megabytes) off it.
+    page = read() if reader.in_memory else await run_in_threadpool(read)
     if format == "csv":
         headers = {"Sqltide-Total-Rows": str(page.total_rows)}
         if page.next_token:

@@ -346,6 +346,11 @@ class ResultReader:
     def columns(self) -> list[dict[str, Any]]:
         return self.manifest.columns
 
+    @property
+    def in_memory(self) -> bool:
+        """True when every chunk is inline: pages are read without touching files."""
+        return all(c.data is not None for c in self.manifest.chunks)
+
     def _skip_empty(self, pos: Position) -> Position | None:
         """The first position at or after ``pos`` that has a row, or None at the end."""
         chunk, batch, offset = pos

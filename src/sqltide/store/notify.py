@@ -1,7 +1,7 @@
 """Wake-ups between the parts of sqltide, so nothing polls in a tight loop.
 
 Channels: ``work`` (key: a warehouse with new statements), ``statement`` (key: a statement id
-whose status changed) and ``cancel`` (key: a statement asked to stop). In one process this is
+that ended: long-polls wait for that, so non-terminal changes are not sent) and ``cancel`` (key: a statement asked to stop). In one process this is
 all in memory; a store shared by many processes brings its own transport (PostgreSQL
 ``LISTEN/NOTIFY``) and feeds the same :meth:`Notifier.publish`.
 

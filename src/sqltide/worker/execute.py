@@ -70,7 +70,6 @@ class Execution:
         store: Store,
         storage: Storage,
         clock: Callable[[], float],
-        publish: Callable[[str], None],
         chunk_bytes: int,
         inline_bytes: int = 0,
     ):
@@ -79,7 +78,6 @@ class Execution:
         self.store = store
         self.storage = storage
         self.clock = clock
-        self.publish = publish
         self.chunk_bytes = chunk_bytes
         self.inline_bytes = inline_bytes
         self.cancel_event = threading.Event()
@@ -159,7 +157,6 @@ class Execution:
             self.store.update_statement(
                 sub.id, {"status": StatementStatus.STARTED, "started_at": now, "updated_at": now}
             )
-            self.publish(self.record.id)
             try:
                 fields = self._run_one(sub.id, sub.query_string)
             except Exception as exc:

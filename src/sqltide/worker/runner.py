@@ -1,9 +1,10 @@
 """The worker: claims statements under leases, runs them, heartbeats, recovers, sweeps.
 
-Threads: one claim loop, one heartbeat loop (leases, cancel requests, lease expiry of other
-workers, sweeping) and a pool of ``worker_concurrency`` threads that run statements. The claim
-loop sleeps on an event that submissions set, with a one-second fallback, so an idle worker
-asks the store about once a second.
+Threads: ``worker_concurrency`` runner threads, each claiming one statement at a time and
+running it, and one heartbeat thread (leases, cancel requests, other workers' expired leases,
+sweeping). A submission wakes exactly one idle runner (no thundering herd on the store); an
+idle runner also looks for work once a second, so work submitted by another process is found
+without a notification.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from ..engines import Engine, EngineConnection
 from ..errors import EngineError
@@ -27,6 +27,8 @@ from ..store.notify import Notifier
 from .execute import CANCELLED, Execution, error_dict
 
 logger = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0
 
 
 class Worker:
@@ -46,7 +48,9 @@ class Worker:
         self.settings = settings
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = threading.Event()
+        # Submissions not yet picked up by a runner; guarded by _work.
+        self._work = threading.Condition()
+        self._pending = 0
         self._idle = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -54,9 +58,6 @@ class Worker:
         self._claimed: set[str] = set()
         self._sessions: dict[str, EngineConnection] = {}
         self._sessions_lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(
-            settings.worker_concurrency, thread_name_prefix="sqltide-run"
-        )
         self._threads: list[threading.Thread] = []
         self._last_sweep = 0.0
         notifier.subscribe("work", self._on_work)
@@ -68,19 +69,22 @@ class Worker:
         # This process alone hosts its exclusive (DuckDB) warehouses, so anything in flight on
         # them belongs to a process that is gone: settle it now instead of waiting for leases.
         self._recover(orphaned=exclusive)
-        for target, name in ((self._claim_loop, "claim"), (self._heartbeat_loop, "heartbeat")):
-            t = threading.Thread(target=target, name=f"sqltide-{name}", daemon=True)
+        targets = [(self._heartbeat_loop, "sqltide-heartbeat")] + [
+            (self._runner_loop, f"sqltide-run-{n}") for n in range(self.settings.worker_concurrency)
+        ]
+        for target, name in targets:
+            t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
 
     def stop(self, grace: float | None = None, timeout: float = 10.0) -> None:
         """Stop claiming, give running statements ``grace`` seconds to end, interrupt the rest.
 
-        Interrupted statements end FAILED (``worker_shutdown``); claimed ones that had not
-        started are released by recovery when a worker starts again.
+        Interrupted statements end FAILED (``worker_shutdown``).
         """
         self._stop.set()
-        self._wake.set()
+        with self._work:
+            self._work.notify_all()
         grace = self.settings.shutdown_grace_seconds if grace is None else grace
         deadline = time.monotonic() + grace
         while self.busy and time.monotonic() < deadline:
@@ -92,7 +96,6 @@ class Worker:
             execution.cancel(shutdown=True)
         for t in self._threads:
             t.join(timeout)
-        self._pool.shutdown(wait=True, cancel_futures=True)
         with self._sessions_lock:
             for conn in self._sessions.values():
                 conn.close()
@@ -105,7 +108,9 @@ class Worker:
 
     def _on_work(self, warehouse: str) -> None:
         if warehouse in self.engines:
-            self._wake.set()
+            with self._work:
+                self._pending += 1
+                self._work.notify()
 
     def _on_cancel(self, statement_id: str) -> None:
         with self._lock:
@@ -114,28 +119,26 @@ class Worker:
             execution.cancel()
 
     # -- claiming ------------------------------------------------------------------------------
-    def _claim_loop(self) -> None:
+    def _runner_loop(self) -> None:
         warehouses = list(self.engines)
         while not self._stop.is_set():
-            self._wake.clear()
-            free = self.settings.worker_concurrency - self.busy
             claimed: list[StatementRecord] = []
-            if free > 0:
-                try:
-                    claimed = self.store.claim_statements(
-                        warehouses, self.owner, free, self.settings.lease_seconds, self.clock()
-                    )
-                except Exception:
-                    logger.exception("claiming statements failed; retrying")
-            for rec in claimed:
+            try:
+                claimed = self.store.claim_statements(
+                    warehouses, self.owner, 1, self.settings.lease_seconds, self.clock()
+                )
+            except Exception:
+                logger.exception("claiming statements failed; retrying")
+            if claimed:
+                rec = claimed[0]
                 with self._lock:
                     self._claimed.add(rec.id)
-                self.notifier.publish("statement", rec.id)
-                self._pool.submit(self._run, rec)
-            if len(claimed) < free:
-                self._wake.wait(1.0)
-            elif free <= 0:
-                self._wake.wait(0.05)
+                self._run(rec)
+                continue
+            with self._work:
+                if self._pending == 0 and not self._stop.is_set():
+                    self._work.wait(IDLE_POLL_SECONDS)
+                self._pending = max(0, self._pending - 1)
 
     # -- running -------------------------------------------------------------------------------
     def _run(self, rec: StatementRecord) -> None:
@@ -150,7 +153,6 @@ class Worker:
             with self._lock:
                 self._claimed.discard(rec.id)
                 self._running.pop(rec.id, None)
-            self._wake.set()
             self._idle.set()
 
     def _run_claimed(self, rec: StatementRecord) -> None:
@@ -159,7 +161,6 @@ class Worker:
             if current and current.cancel_requested and current.lease_owner == self.owner:
                 self._finish(rec, StatementStatus.ABORTED, {"error": dict(CANCELLED)})
             return
-        self.notifier.publish("statement", rec.id)
         try:
             conn, one_shot = self._connection(rec)
         except Exception as exc:
@@ -171,7 +172,6 @@ class Worker:
             self.store,
             self.storage,
             self.clock,
-            lambda sid: self.notifier.publish("statement", sid),
             self.settings.result_chunk_bytes,
             self.settings.result_inline_bytes,
         )
