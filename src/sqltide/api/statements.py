@@ -6,7 +6,6 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from .. import errors
@@ -16,6 +15,7 @@ from ..statements.service import StatementService
 from ..store import StatementStatus
 from .auth import Caller, caller
 from .calls import call
+from .responses import JSONResponse
 from .schemas import BatchBody, ExecuteBody
 from .views import parse_iso, statement_dict, view_dict
 

@@ -26,7 +26,7 @@ def _duration_ns(rec: StatementRecord) -> int | None:
     if rec.started_at is None:
         return None
     end = rec.ended_at if rec.ended_at is not None else rec.updated_at
-    return max(0, int(round((end - rec.started_at) * 1e9)))
+    return max(0, round((end - rec.started_at) * 1e9))
 
 
 def sub_statement_dict(rec: StatementRecord) -> dict[str, Any]:

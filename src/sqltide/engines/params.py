@@ -33,6 +33,8 @@ class ParamRef:
 
 def find_parameters(sql: str) -> list[ParamRef]:
     """Every ``:name`` reference in ``sql``, in order."""
+    if ":" not in sql:
+        return []  # the common case, without scanning
     refs: list[ParamRef] = []
     i, n = 0, len(sql)
     while i < n:

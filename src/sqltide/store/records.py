@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 
-class StatementStatus(str, enum.Enum):
+class StatementStatus(enum.StrEnum):
     """Where a statement is in its life (the Redshift Data API's statuses)."""
 
     #: Accepted and recorded; waiting for a worker.
@@ -73,15 +73,15 @@ class StatementRecord:
 
     def to_row(self) -> dict[str, Any]:
         row: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in self._JSON:
+        for name in _STATEMENT_FIELDS:
+            value = getattr(self, name)
+            if name in self._JSON:
                 value = None if value is None else json.dumps(value)
-            elif f.name in self._BOOL:
+            elif name in self._BOOL:
                 value = int(bool(value))
-            elif f.name == "status":
+            elif name == "status":
                 value = value.value
-            row[f.name] = value
+            row[name] = value
         return row
 
     @classmethod
@@ -94,6 +94,9 @@ class StatementRecord:
             kwargs[name] = bool(kwargs.get(name))
         kwargs["status"] = StatementStatus(kwargs["status"])
         return cls(**kwargs)
+
+
+_STATEMENT_FIELDS = tuple(f.name for f in fields(StatementRecord))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,11 @@ def _statement(row: sqlite3.Row) -> StatementRecord:
 
 
 def _session(row: sqlite3.Row) -> SessionRecord:
-    return SessionRecord(**{k: row[k] for k in row.keys()})
+    return SessionRecord(**{k: row[k] for k in row})
 
 
 def _api_key(row: sqlite3.Row) -> ApiKeyRecord:
-    data = {k: row[k] for k in row.keys()}
+    data = {k: row[k] for k in row}
     data["is_admin"] = bool(data["is_admin"])
     return ApiKeyRecord(**data)
 
@@ -118,10 +118,8 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._all_lock:
             for con in self._all:
-                try:
+                with suppress(sqlite3.Error):
                     con.close()
-                except sqlite3.Error:
-                    pass
             self._all.clear()
         self._local = threading.local()
 
