@@ -46,11 +46,11 @@ def _statement(row: sqlite3.Row) -> StatementRecord:
 
 
 def _session(row: sqlite3.Row) -> SessionRecord:
-    return SessionRecord(**{k: row[k] for k in row})
+    return SessionRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row iterates values)
 
 
 def _api_key(row: sqlite3.Row) -> ApiKeyRecord:
-    data = {k: row[k] for k in row}
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 (Row iterates values)
     data["is_admin"] = bool(data["is_admin"])
     return ApiKeyRecord(**data)
 
