@@ -115,6 +115,10 @@ def serve(
     no_auth = no_auth or settings.no_auth
     try:
         runtime = Runtime.build(settings, role=role)
+        # Open the warehouses (and start the worker) here rather than in the app's lifespan,
+        # where a failure (e.g. a DuckDB file locked by another process) ends up as a
+        # traceback from uvicorn. The lifespan's start is then a no-op; its stop still runs.
+        runtime.start()
     except (SqltideError, ValueError) as exc:
         raise _fail(exc) if isinstance(exc, SqltideError) else typer.BadParameter(str(exc)) from exc
     if no_auth:
@@ -130,8 +134,11 @@ def serve(
         _, key = create_key(runtime.store, "admin", name="first admin key", admin=True)
         path = credentials_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(key + "\n")
+        # mode 600 before the key is written (an existing file keeps its mode on open)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         path.chmod(0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
         console.print(
             Panel(
                 f"[bold]{key}[/]\n\nThis admin key is shown once. It is also saved to {path} "
@@ -148,13 +155,17 @@ def serve(
         f"  storage: {settings.storage_url}\n"
         + "".join(f"  warehouse {n}: {u}\n" for n, u in settings.warehouse_urls.items())
     )
-    uvicorn.run(
-        create_app(runtime, no_auth=no_auth),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            create_app(runtime, no_auth=no_auth),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        if runtime._started:  # uvicorn gave up before its lifespan shutdown stopped it
+            runtime.stop()
 
 
 # -- sql ---------------------------------------------------------------------------------------
