@@ -2,91 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
+from helpers import ServeProcess, wait_for
 from sqltide import errors
 from sqltide.client import Client
 from sqltide.client.models import Statement
-from sqltide.server import free_port
 
 LONG_SQL = "SELECT count(*) FROM range(10000000000000)"
-START_TIMEOUT = 20.0
-
-
-def wait_for(what: str, check: Callable[[], object], timeout: float = 5.0) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)  # polling a condition with a deadline
-
-
-class ServeProcess:
-    """One ``sqltide serve`` subprocess on ``home``."""
-
-    def __init__(self, home: Path, log: Path, env: dict[str, str]):
-        self.home = home
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("SQLTIDE_")}
-        full_env.update(SQLTIDE_HOME=str(home), SQLTIDE_HEARTBEAT_SECONDS="0.2", **env)
-        self._out = log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sqltide.cli", "serve", "--port", str(self.port)],
-            env=full_env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-        self.started_at = time.monotonic()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"sqltide serve exited with {self.proc.returncode}:\n{self.output()}"
-                )
-            try:
-                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"sqltide serve not healthy in {timeout} s:\n{self.output()}")
-            time.sleep(0.02)  # polling a condition with a deadline
-
-    def client(self) -> Client:
-        key = (self.home / "credentials").read_text().strip()
-        return Client(self.url, key, timeout=10.0)
-
-    def signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def wait_exit(self, timeout: float = 10.0) -> int:
-        return self.proc.wait(timeout)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._out.close()
 
 
 @pytest.fixture

@@ -1,0 +1,112 @@
+"""Helpers for tests that run sqltide as real processes: ``sqltide serve`` and the CLI.
+
+Import them as ``from helpers import ...`` (``tests/`` is on ``sys.path`` because of the
+rootdir ``conftest.py``, like ``from conftest import make_settings``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import httpx
+
+from sqltide.client import Client
+from sqltide.server import free_port
+
+START_TIMEOUT = 20.0
+
+
+def wait_for(what: str, check: Callable[[], object], timeout: float = 5.0) -> object:
+    """Poll ``check`` until it returns something truthy (returned), or fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)  # polling a condition with a deadline
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without any ``SQLTIDE_*`` setting, plus ``env``."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SQLTIDE_")}
+    out.update(env)
+    return out
+
+
+class ServeProcess:
+    """One ``sqltide serve`` subprocess on ``home``, its output (stdout + stderr) in ``log``."""
+
+    def __init__(self, home: Path, log: Path, env: Mapping[str, str]):
+        self.home = home
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        full_env = clean_env(SQLTIDE_HOME=str(home), SQLTIDE_HEARTBEAT_SECONDS="0.2", **env)
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sqltide.cli", "serve", "--port", str(self.port)],
+            env=full_env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+        self.started_at = time.monotonic()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"sqltide serve exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            try:
+                if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"sqltide serve not healthy in {timeout} s:\n{self.output()}")
+            time.sleep(0.02)  # polling a condition with a deadline
+
+    def client(self) -> Client:
+        key = (self.home / "credentials").read_text().strip()
+        return Client(self.url, key, timeout=10.0)
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float = 10.0) -> int:
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._out.close()
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sqltide ARGS...`` as a user would (a new process) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "sqltide.cli", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
