@@ -11,8 +11,9 @@ from starlette.concurrency import run_in_threadpool
 from .. import errors
 from ..engines import Engine
 from .auth import Caller, caller
+from .schemas import ERROR_RESPONSES
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
 CallerDep = Annotated[Caller, Depends(caller)]
 
 

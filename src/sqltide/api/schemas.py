@@ -43,3 +43,91 @@ class BatchBody(_Common):
         default="transaction",
         description="`transaction`: all or nothing; `auto_commit`: each commits on its own.",
     )
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable error code, e.g. `statement_not_found`.")
+    message: str = Field(description="What went wrong, for a person.")
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class ErrorEnvelope(BaseModel):
+    """Every error answer has this shape."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Invalid request",
+        401: "Missing or invalid API key",
+        404: "Unknown id (or another principal's)",
+        409: "Conflict with the current state",
+        413: "Body or SQL too large",
+        422: "Invalid content",
+        429: "Too many requests",
+        500: "Unexpected server error",
+    }.items()
+}
+
+
+# -- answers (documentation of the shapes in docs/api.md; the handlers build them directly) --
+class StatementError(BaseModel):
+    code: str
+    message: str
+    sqlstate: str | None = None
+    position: int | None = Field(default=None, description="1-based character in the SQL")
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class SubStatementOut(BaseModel):
+    id: str = Field(description="`<batch id>:<n>`, n from 1")
+    status: Literal["SUBMITTED", "PICKED", "STARTED", "FINISHED", "FAILED", "ABORTED"]
+    query_string: str
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    ended_at: str | None
+    duration_ns: int | None
+    result_rows: int | None
+    result_size: int | None
+    has_result_set: bool
+    error: StatementError | None
+
+
+class StatementOut(SubStatementOut):
+    statement_name: str | None
+    query_strings: list[str] | None
+    is_batch: bool
+    batch_mode: Literal["transaction", "auto_commit"] | None
+    warehouse: str
+    parameters: dict[str, ParamValue] | None
+    principal: str
+    client_token: str | None
+    with_event: bool
+    session_id: str | None
+    result_expires_at: str | None
+    sub_statements: list[SubStatementOut] | None = None
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type_name: str
+    nullable: bool
+    precision: int | None
+    scale: int | None
+    length: int | None
+
+
+class ResultPageOut(BaseModel):
+    id: str
+    columns: list[ColumnOut]
+    rows: list[list[object]]
+    total_rows: int
+    next_token: str | None
+
+
+class StatementListOut(BaseModel):
+    statements: list[StatementOut]
+    next_token: str | None

@@ -16,10 +16,17 @@ from ..store import StatementStatus
 from .auth import Caller, caller
 from .calls import call
 from .responses import JSONResponse
-from .schemas import BatchBody, ExecuteBody
+from .schemas import (
+    ERROR_RESPONSES,
+    BatchBody,
+    ExecuteBody,
+    ResultPageOut,
+    StatementListOut,
+    StatementOut,
+)
 from .views import parse_iso, statement_dict, view_dict
 
-router = APIRouter(prefix="/v1/statements", tags=["statements"])
+router = APIRouter(prefix="/v1/statements", tags=["statements"], responses=ERROR_RESPONSES)
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
@@ -32,7 +39,7 @@ async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONR
     return JSONResponse(view_dict(view), status_code=201 if created else 200)
 
 
-@router.post("", status_code=201, summary="Execute one statement")
+@router.post("", status_code=201, summary="Execute one statement", response_model=StatementOut)
 async def execute(body: ExecuteBody, request: Request, who: CallerDep) -> JSONResponse:
     return await _submit(
         request,
@@ -50,7 +57,12 @@ async def execute(body: ExecuteBody, request: Request, who: CallerDep) -> JSONRe
     )
 
 
-@router.post("/batch", status_code=201, summary="Execute a batch (one transaction by default)")
+@router.post(
+    "/batch",
+    status_code=201,
+    summary="Execute a batch (one transaction by default)",
+    response_model=StatementOut,
+)
 async def batch(body: BatchBody, request: Request, who: CallerDep) -> JSONResponse:
     return await _submit(
         request,
@@ -70,7 +82,11 @@ async def batch(body: BatchBody, request: Request, who: CallerDep) -> JSONRespon
     )
 
 
-@router.get("/{statement_id}", summary="Describe a statement, optionally waiting for it to end")
+@router.get(
+    "/{statement_id}",
+    summary="Describe a statement, optionally waiting for it to end",
+    response_model=StatementOut,
+)
 async def describe(
     statement_id: str,
     request: Request,
@@ -85,7 +101,11 @@ async def describe(
     return JSONResponse(view_dict(view))
 
 
-@router.get("/{statement_id}/result", summary="One page of a statement's result")
+@router.get(
+    "/{statement_id}/result",
+    summary="One page of a statement's result (JSON, or CSV with `format=csv`)",
+    response_model=ResultPageOut,
+)
 async def result(
     statement_id: str,
     request: Request,
@@ -122,13 +142,13 @@ async def result(
     return Response(json_bytes(body), media_type="application/json")
 
 
-@router.post("/{statement_id}/cancel", summary="Cancel a statement")
+@router.post("/{statement_id}/cancel", summary="Cancel a statement", response_model=StatementOut)
 async def cancel(statement_id: str, request: Request, who: CallerDep) -> JSONResponse:
     view = await _service(request).cancel_wait(who.principal, statement_id)
     return JSONResponse(view_dict(view))
 
 
-@router.get("", summary="List your statements, newest first")
+@router.get("", summary="List your statements, newest first", response_model=StatementListOut)
 async def list_statements(
     request: Request,
     who: CallerDep,

@@ -20,6 +20,9 @@ class Store(abc.ABC):
     fast_calls: bool = False
 
     @abc.abstractmethod
+    def __init__(self, url: str) -> None: ...
+
+    @abc.abstractmethod
     def migrate(self) -> list[str]:
         """Apply pending numbered migrations; returns the names applied."""
 

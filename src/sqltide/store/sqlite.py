@@ -31,7 +31,7 @@ from .records import (
 
 _STATEMENT_COLUMNS = [f.name for f in fields(StatementRecord)]
 _ACTIVE = tuple(s.value for s in ACTIVE)
-_WORKER_LOST = {
+_WORKER_LOST: dict[str, Any] = {
     "code": "worker_lost",
     "message": "the worker running this statement stopped (crashed or was killed) before it "
     "ended; the statement may or may not have taken effect",
@@ -371,7 +371,7 @@ class SQLiteStore(Store):
                     details={"id": statement_id, "status": rec.status.value},
                 )
             if rec.status is StatementStatus.SUBMITTED:
-                error = {
+                error: dict[str, Any] = {
                     "code": "cancelled",
                     "message": "cancelled before it started",
                     "sqlstate": "57014",
@@ -439,7 +439,7 @@ class SQLiteStore(Store):
                     rec.status = StatementStatus.SUBMITTED
                 else:
                     aborted = rec.status is StatementStatus.PICKED
-                    error = dict(_WORKER_LOST)
+                    error: dict[str, Any] = dict(_WORKER_LOST)
                     if aborted:
                         error.update(code="cancelled", message="cancelled before it started")
                     status = "ABORTED" if aborted else "FAILED"

@@ -17,7 +17,7 @@ from ..store import StatementRecord, StatementStatus, Store
 
 logger = logging.getLogger(__name__)
 
-CANCELLED = {
+CANCELLED: dict[str, Any] = {
     "code": "cancelled",
     "message": "cancelled on request while running",
     "sqlstate": "57014",
@@ -34,7 +34,7 @@ def _params_for(sql: str, params: dict[str, Any] | None) -> dict[str, Any] | Non
     return {k: v for k, v in params.items() if k in names} or None
 
 
-SHUTDOWN = {
+SHUTDOWN: dict[str, Any] = {
     "code": "worker_shutdown",
     "message": "the worker was stopped while this statement ran (it was interrupted and "
     "rolled back); submit it again",
@@ -194,7 +194,7 @@ class Execution:
         self.store.update_statement(
             sub.id, {"status": status, "error": error, "ended_at": now, "updated_at": now}
         )
-        not_run = {
+        not_run: dict[str, Any] = {
             "code": "not_run",
             "message": f"not run: sub-statement {sub.id} before it "
             + ("was cancelled" if status is StatementStatus.ABORTED else "failed"),
