@@ -37,14 +37,16 @@ err = Console(stderr=True)
 
 UrlOpt = Annotated[
     str | None,
-    typer.Option("--url", envvar="SQLTIDE_URL", help="Server URL [default: http://127.0.0.1:8765]"),
+    typer.Option(
+        "--url", envvar="SQLTIDE_URL", help="Server URL \\[default: http://127.0.0.1:8765]"
+    ),
 ]
 KeyOpt = Annotated[
     str | None,
     typer.Option(
         "--api-key",
         envvar="SQLTIDE_API_KEY",
-        help="API key [default: the key saved in $SQLTIDE_HOME/credentials by `sqltide serve`]",
+        help="API key \\[default: the key saved in $SQLTIDE_HOME/credentials by `sqltide serve`]",
         show_default=False,
     ),
 ]
@@ -90,9 +92,9 @@ def version() -> None:
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1]")
+        str | None, typer.Option(help="Interface to listen on \\[default: 127.0.0.1]")
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8765]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[default: 8765]")] = None,
     role: Annotated[str, typer.Option(help="all (API + worker), api or worker")] = "all",
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Turn authentication off (local experiments only!)")
@@ -203,7 +205,9 @@ def sql(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Print the statement id and return")
     ] = False,
-    warehouse: Annotated[str | None, typer.Option(help="Warehouse name [default: default]")] = None,
+    warehouse: Annotated[
+        str | None, typer.Option(help="Warehouse name \\[default: default]")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Statement name")] = None,
     auto_commit: Annotated[
         bool, typer.Option("--auto-commit", help="Batch: commit each statement on its own")
@@ -495,7 +499,7 @@ def keys_revoke(
 def demo(
     rows: Annotated[int, typer.Option(help="Rows of sample trips to generate")] = 2_000_000,
     home: Annotated[
-        Path | None, typer.Option(help="Data directory for the demo [default: a temporary one]")
+        Path | None, typer.Option(help="Data directory for the demo \\[default: a temporary one]")
     ] = None,
 ) -> None:
     """Start an embedded sqltide, load sample data and run real statements through the API."""

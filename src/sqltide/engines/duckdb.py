@@ -190,9 +190,10 @@ class DuckDBConnection(EngineConnection):
         try:
             cur = self._con.execute(text, args)
             rows = None
-            if kind in _DML_TYPES:
+            # DML, CREATE TABLE AS and COPY answer one "Count" row: the rows they touched.
+            if cur.description and cur.description[0][0] == "Count":
                 row = cur.fetchone()
-                rows = int(row[0]) if row else 0
+                rows = int(row[0]) if row else (0 if kind in _DML_TYPES else None)
             return ExecResult(has_result_set=False, rows_affected=rows)
         except duckdb.Error as exc:
             raise map_error(exc, sql) from exc

@@ -1,0 +1,165 @@
+"""The command line in-process (``typer.testing.CliRunner``): arguments, help, local commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from sqltide import __version__
+from sqltide.cli import _parse_params, app
+from sqltide.server import free_port
+
+# wide, so Rich's help panels do not wrap or cut option names and help texts
+runner = CliRunner(env={"COLUMNS": "200", "TERMINAL_WIDTH": "200"})
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result
+    return result.exit_code, " ".join(result.output.split())
+
+
+def commands() -> list[tuple[list[str], Any]]:
+    """Every command, as (the words to run it, its (Typer's own) click command)."""
+    out: list[tuple[list[str], Any]] = []
+
+    def walk(words: list[str], command: Any) -> None:
+        out.append((words, command))
+        for name, sub in getattr(command, "commands", {}).items():
+            walk([*words, name], sub)
+
+    walk([], typer.main.get_command(app))
+    return out
+
+
+def test_version() -> None:
+    code, out = invoke("version")
+    assert code == 0
+    assert out == __version__
+
+
+@pytest.mark.parametrize(
+    ("words", "command"),
+    [
+        pytest.param(words, command, id=" ".join(["sqltide", *words]))
+        for words, command in commands()
+    ],
+)
+def test_help_of_every_command_shows_its_options(words: list[str], command: Any) -> None:
+    code, out = invoke(*words, "--help")
+    assert code == 0, out
+    assert "Usage:" in out
+    if command.help:
+        assert command.help.split("\n")[0].strip() in out
+    for param in command.params:
+        if param.param_type_name == "option":
+            longest = max(param.opts, key=len)
+            assert longest in out, (longest, out)
+            if param.help:  # help texts are shown whole (no "[...]" eaten as Rich markup)
+                assert " ".join(param.help.replace("\\[", "[").split()) in out, (param.help, out)
+        else:
+            assert param.name is not None
+            assert param.name.upper() in out.upper(), (param.name, out)
+    for name in getattr(command, "commands", {}):
+        assert name in out
+
+
+def test_help_shows_defaults_and_environment_variables() -> None:
+    _, out = invoke("sql", "--help")
+    assert "[default: http://127.0.0.1:8765]" in out
+    assert "SQLTIDE_URL" in out and "SQLTIDE_API_KEY" in out
+    assert "$SQLTIDE_HOME/credentials" in out
+    _, out = invoke("serve", "--help")
+    assert "[default: 127.0.0.1]" in out and "[default: 8765]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sql"], "not both or neither"),
+        (["sql", "SELECT 1", "-f", "{script}"], "not both or neither"),
+        (["sql", "SELECT 1", "--format", "xml"], "--format must be table, csv or json"),
+        (["sql", "SELECT 1", "-F", "yaml"], "--format must be table, csv or json"),
+        (["sql", "SELECT :n", "-p", "n5"], "expected NAME=VALUE, got 'n5'"),
+        (["sql", "SELECT :n", "-p", "=5"], "expected NAME=VALUE, got '=5'"),
+        (["sql", "-f", "{missing}"], "does not exist"),
+        (["sql", "SELECT 1", "--timeout", "soon"], "Invalid value for '--timeout'"),
+        (["statements", "describe"], "Missing argument"),
+        (["statements", "result", "x", "--bogus"], "No such option"),
+        (["keys", "create"], "Missing argument"),
+        (["nope"], "No such command"),
+    ],
+)
+def test_argument_errors_exit_2_with_a_message(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "script.sql"
+    script.write_text("SELECT 1;\n")
+    url = f"http://127.0.0.1:{free_port()}"  # never reached: arguments are checked first
+    args = [a.format(script=script, missing=tmp_path / "missing.sql") for a in args]
+    code, out = invoke(*args, *(["--url", url] if args[0] == "sql" else []))
+    assert code == 2, out
+    assert message in out, out
+    assert "Traceback" not in out
+
+
+def test_a_script_without_statements_is_an_argument_error(tmp_path: Path) -> None:
+    script = tmp_path / "empty.sql"
+    script.write_text("-- nothing here\n;\n")
+    code, out = invoke("sql", "-f", str(script), "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 2, out
+    assert "holds no SQL statements" in out
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (None, None),
+        ([], None),
+        (["n=5"], {"n": 5}),
+        (["x=2.5", "b=true", "z=null"], {"x": 2.5, "b": True, "z": None}),
+        (["s=abc"], {"s": "abc"}),
+        (['s="5"'], {"s": "5"}),
+        (["s="], {"s": ""}),
+        (["s=a=b"], {"s": "a=b"}),
+        (["l=[1, 2]", "o={}"], {"l": "[1, 2]", "o": "{}"}),  # no lists or objects: the text
+        (["n=1", "n=2"], {"n": 2}),
+    ],
+)
+def test_parameters_are_read_as_json_when_they_parse(
+    values: list[str] | None, expected: dict[str, object] | None
+) -> None:
+    assert _parse_params(values) == expected
+
+
+def test_an_unreachable_server_is_a_clean_connection_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    for args in (["sql", "SELECT 1"], ["statements", "list"], ["statements", "cancel", "x"]):
+        code, out = invoke(*args, "--url", url)
+        assert code == 1, out
+        assert "connection_failed" in out and url in out, out
+
+
+def test_keys_create_list_revoke_on_the_local_store() -> None:
+    code, out = invoke("keys", "create", "carol", "--name", "ci", "--admin")
+    assert code == 0, out
+    found = re.search(r"key (\w+) for principal 'carol' \(shown once\): (stk_\S+)", out)
+    assert found is not None, out
+    key_id, key = found.groups()
+
+    code, out = invoke("keys", "list")
+    assert code == 0, out
+    assert re.search(rf"{key_id}\W+carol\W+ci\W+yes", out), out
+    assert key not in out
+
+    code, out = invoke("keys", "revoke", key_id)
+    assert code == 0 and f"revoked {key_id}" in out, out
+    code, out = invoke("keys", "revoke", key_id)
+    assert code == 1 and "no active key" in out, out
+    code, out = invoke("keys", "revoke", "nosuchid")
+    assert code == 1 and "no active key" in out, out
