@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -31,3 +33,13 @@ def unknown_scheme(kind: str, scheme: str, known: list[str]) -> ConfigError:
     return ConfigError(
         f"unknown {kind} URL scheme {scheme!r}; known: {', '.join(sorted(known))}.{hint}"
     )
+
+
+def implementation_for(kind: str, url: str, implementations: dict[str, str]) -> Any:
+    """The class serving ``url`` among ``{"scheme": "module:Class"}``, imported only now."""
+    scheme = scheme_of(url)
+    target = implementations.get(scheme)
+    if target is None:
+        raise unknown_scheme(kind, scheme, list(implementations))
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)

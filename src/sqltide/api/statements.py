@@ -34,6 +34,22 @@ def _service(request: Request) -> StatementService:
     return request.app.state.runtime.statements
 
 
+def _request(
+    body: ExecuteBody | BatchBody, sqls: tuple[str, ...], **batch: Any
+) -> StatementRequest:
+    return StatementRequest(
+        sqls=sqls,
+        parameters=body.parameters,
+        statement_name=body.statement_name,
+        client_token=body.client_token,
+        with_event=body.with_event,
+        warehouse=body.warehouse,
+        session_id=body.session_id,
+        session_keep_alive_seconds=body.session_keep_alive_seconds,
+        **batch,
+    )
+
+
 async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONResponse:
     view, created = await call(request, _service(request).submit, who.principal, req)
     return JSONResponse(view_dict(view), status_code=201 if created else 200)
@@ -44,16 +60,7 @@ async def execute(body: ExecuteBody, request: Request, who: CallerDep) -> JSONRe
     return await _submit(
         request,
         who,
-        StatementRequest(
-            sqls=(body.sql,),
-            parameters=body.parameters,
-            statement_name=body.statement_name,
-            client_token=body.client_token,
-            with_event=body.with_event,
-            warehouse=body.warehouse,
-            session_id=body.session_id,
-            session_keep_alive_seconds=body.session_keep_alive_seconds,
-        ),
+        _request(body, (body.sql,)),
     )
 
 
@@ -67,18 +74,7 @@ async def batch(body: BatchBody, request: Request, who: CallerDep) -> JSONRespon
     return await _submit(
         request,
         who,
-        StatementRequest(
-            sqls=tuple(body.sqls),
-            is_batch=True,
-            parameters=body.parameters,
-            statement_name=body.statement_name,
-            client_token=body.client_token,
-            with_event=body.with_event,
-            warehouse=body.warehouse,
-            session_id=body.session_id,
-            session_keep_alive_seconds=body.session_keep_alive_seconds,
-            batch_mode=body.mode,
-        ),
+        _request(body, tuple(body.sqls), is_batch=True, batch_mode=body.mode),
     )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
-from ..urls import scheme_of, unknown_scheme
+from ..urls import implementation_for
 from .base import Storage
 
 __all__ = ["Storage", "storage_from_url"]
@@ -15,10 +13,6 @@ _IMPLEMENTATIONS = {
 
 
 def storage_from_url(url: str, secret: bytes = b"") -> Storage:
-    scheme = scheme_of(url)
-    target = _IMPLEMENTATIONS.get(scheme)
-    if target is None:
-        raise unknown_scheme("storage", scheme, list(_IMPLEMENTATIONS))
-    module, cls = target.split(":")
-    storage_cls: type[Storage] = getattr(importlib.import_module(module), cls)
+    """The file storage for a URL; the implementation is imported only when used."""
+    storage_cls: type[Storage] = implementation_for("storage", url, _IMPLEMENTATIONS)
     return storage_cls(url, secret)

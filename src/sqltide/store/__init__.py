@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
-
-from ..urls import scheme_of, unknown_scheme
+from ..urls import implementation_for
 from .base import Store
 from .records import (
     ACTIVE,
@@ -35,10 +33,5 @@ _IMPLEMENTATIONS = {
 
 def store_from_url(url: str) -> Store:
     """The state store for a URL; the implementation is imported only when used."""
-    scheme = scheme_of(url)
-    target = _IMPLEMENTATIONS.get(scheme)
-    if target is None:
-        raise unknown_scheme("store", scheme, list(_IMPLEMENTATIONS))
-    module, cls = target.split(":")
-    store_cls: type[Store] = getattr(importlib.import_module(module), cls)
+    store_cls: type[Store] = implementation_for("store", url, _IMPLEMENTATIONS)
     return store_cls(url)
