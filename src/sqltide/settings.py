@@ -101,12 +101,19 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment, with a clear :class:`ConfigError` for bad values."""
+    import re
+
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from .errors import ConfigError
 
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a value that is not even JSON where JSON is expected
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = f"SQLTIDE_{m.group(1).upper()}" if m else "a SQLTIDE_ variable"
+        raise ConfigError(f"invalid configuration: {name} is not valid JSON") from None
     except ValidationError as exc:
         problems = "; ".join(
             f"SQLTIDE_{'_'.join(str(x) for x in e['loc']).upper()}: {e['msg']}"
