@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -115,6 +116,17 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     no_auth = no_auth or settings.no_auth
+    # Take the port first: a port in use is a clear error before anything else happens.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(
+            f"[bold red]error[/] [dim](config_error)[/]: cannot listen on {host}:{port}: {exc.strerror}"
+        )
+        raise typer.Exit(1) from exc
     try:
         runtime = Runtime.build(settings, role=role)
         # Open the warehouses (and start the worker) here rather than in the app's lifespan,
@@ -122,6 +134,7 @@ def serve(
         # traceback from uvicorn. The lifespan's start is then a no-op; its stop still runs.
         runtime.start()
     except (SqltideError, ValueError) as exc:
+        sock.close()
         raise _fail(exc) if isinstance(exc, SqltideError) else typer.BadParameter(str(exc)) from exc
     if no_auth:
         err.print(
@@ -157,15 +170,13 @@ def serve(
         f"  storage: {settings.storage_url}\n"
         + "".join(f"  warehouse {n}: {u}\n" for n, u in settings.warehouse_urls.items())
     )
+    config = uvicorn.Config(
+        create_app(runtime, no_auth=no_auth), log_level="warning", access_log=False
+    )
     try:
-        uvicorn.run(
-            create_app(runtime, no_auth=no_auth),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-        )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         if runtime._started:  # uvicorn gave up before its lifespan shutdown stopped it
             runtime.stop()
 
@@ -278,7 +289,8 @@ def _print_outcome(client: Any, st: Any, fmt: str) -> None:
         error = st.error or {}
         where = f" at position {error['position']}" if error.get("position") else ""
         state = f" [SQLSTATE {error['sqlstate']}]" if error.get("sqlstate") else ""
-        err.print(f"[bold red]{st.status}[/]{where}{state}: {error.get('message', '')}")
+        code = f" [dim]({error['code']})[/]" if error.get("code") else ""
+        err.print(f"[bold red]{st.status}[/]{code}{where}{state}: {error.get('message', '')}")
         raise typer.Exit(1)
     targets = (
         [s for s in st.sub_statements if s.has_result_set]
@@ -287,7 +299,8 @@ def _print_outcome(client: Any, st: Any, fmt: str) -> None:
     )
     if not targets:
         rows = st.result_rows
-        err.print(f"[green]{st.status}[/] {'' if rows is None else f'{rows} rows '}in {_dur(st)}")
+        counted = "" if rows is None else f"{rows} row{'' if rows == 1 else 's'} "
+        err.print(f"[green]{st.status}[/] {counted}in {_dur(st)}")
         return
     for target in targets:
         _print_result(client, target.id, fmt)
@@ -332,7 +345,7 @@ def _print_result(client: Any, statement_id: str, fmt: str) -> None:
             break
     console.print(table)
     more = f" (showing {shown}; use --format csv for all)" if total > shown else ""
-    err.print(f"{total} rows{more}")
+    err.print(f"{total} row{'' if total == 1 else 's'}{more}")
 
 
 def _numeric(type_name: str) -> bool:
@@ -361,27 +374,43 @@ def statements_list(
     status: Annotated[str | None, typer.Option(help="Only this status")] = None,
     name_prefix: Annotated[str | None, typer.Option(help="Only names starting with this")] = None,
     limit: Annotated[int, typer.Option(help="At most this many")] = 50,
+    fmt: Annotated[
+        str, typer.Option("--format", "-F", help="table or json (one per line)")
+    ] = "table",
     url: UrlOpt = None,
     api_key: KeyOpt = None,
 ) -> None:
     """List your statements, newest first."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format must be table or json")
     with _client(url, api_key) as client:
         try:
-            table = Table(
-                "id", "status", "name", "created", "duration", "rows", "sql", header_style="bold"
-            )
+            table = Table(header_style="bold")
+            # The id must stay whole (it is what other commands take); the SQL gives way.
+            table.add_column("id", no_wrap=True, min_width=36)
+            table.add_column("status", no_wrap=True, min_width=9)
+            table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=20)
+            table.add_column("created (UTC)", no_wrap=True, min_width=14)
+            table.add_column("duration", justify="right", no_wrap=True, min_width=8)
+            table.add_column("rows", justify="right", no_wrap=True)
+            table.add_column("sql", overflow="ellipsis", no_wrap=True, max_width=60)
             for n, st in enumerate(client.list(status=status, name_prefix=name_prefix)):
                 if n >= limit:
                     break
+                if fmt == "json":
+                    sys.stdout.write(json.dumps(st.to_dict(), default=str) + "\n")
+                    continue
                 table.add_row(
                     st.id,
                     st.status,
                     st.statement_name or "",
-                    st.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    st.created_at.strftime("%m-%d %H:%M:%S"),
                     _dur(st) if st.duration_ns is not None else "",
                     "" if st.result_rows is None else str(st.result_rows),
-                    (st.query_string[:60] + "…") if len(st.query_string) > 60 else st.query_string,
+                    " ".join(st.query_string.split()),
                 )
+            if fmt == "json":
+                return
             console.print(table)
         except SqltideError as exc:
             raise _fail(exc) from exc
