@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     #: Bounds on one page of a result.
     page_max_rows: int = Field(default=10_000, ge=1)
     page_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    #: Bounds on one page in Arrow format (no conversion, so pages may be larger).
+    arrow_page_max_rows: int = Field(default=1_000_000, ge=1)
+    arrow_page_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     #: Rows per record batch read from the engine, and bounds on one result chunk file.
     result_batch_rows: int = Field(default=16_384, ge=1)
     result_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

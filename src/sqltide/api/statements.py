@@ -26,6 +26,7 @@ from .schemas import (
 )
 from .views import parse_iso, statement_dict, view_dict
 
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
 router = APIRouter(prefix="/v1/statements", tags=["statements"], responses=ERROR_RESPONSES)
 CallerDep = Annotated[Caller, Depends(caller)]
 
@@ -106,28 +107,33 @@ async def result(
     statement_id: str,
     request: Request,
     who: CallerDep,
-    format: Literal["json", "csv"] = "json",
+    format: Literal["json", "csv", "arrow"] = "json",
     next_token: str | None = None,
     max_rows: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     service = _service(request)
     settings = service.settings
-    rows = min(max_rows or settings.page_max_rows, settings.page_max_rows)
+    if format == "arrow":  # no conversion: pages may be far larger
+        rows = min(max_rows or settings.arrow_page_max_rows, settings.arrow_page_max_rows)
+        max_bytes = settings.arrow_page_max_bytes
+    else:
+        rows = min(max_rows or settings.page_max_rows, settings.page_max_rows)
+        max_bytes = settings.page_max_bytes
 
     reader = await call(request, service.result_reader, who.principal, statement_id)
 
     def read() -> Any:
-        return reader.page(
-            next_token or None, fmt=format, max_rows=rows, max_bytes=settings.page_max_bytes
-        )
+        return reader.page(next_token or None, fmt=format, max_rows=rows, max_bytes=max_bytes)
 
     # A small inline result is read on the loop; files (up to a page's megabytes) off it.
     page = read() if reader.in_memory else await run_in_threadpool(read)
-    if format == "csv":
+    if format != "json":
         headers = {"Sqltide-Total-Rows": str(page.total_rows)}
         if page.next_token:
             headers["Sqltide-Next-Token"] = page.next_token
-        return Response(page.csv, media_type="text/csv; charset=utf-8", headers=headers)
+        if format == "csv":
+            return Response(page.csv, media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(page.arrow, media_type=ARROW_STREAM, headers=headers)
     body = {
         "id": statement_id,
         "columns": page.columns,

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from sqltide.client._base import BaseClient, RequestSpec
 from sqltide.client.models import Column, ResultPage, Statement
@@ -188,6 +189,22 @@ class AsyncClient(BaseClient):
         async for page in self.result(id, max_rows=max_rows):
             for row in page.rows:
                 yield row
+
+    async def result_arrow(
+        self, id: str, *, max_rows: int | None = None
+    ) -> AsyncIterator[pa.Table]:
+        """A result as Arrow, one table per page (no JSON conversion at all)."""
+        next_token: str | None = None
+        while True:
+            spec = self._result_request(id, next_token, max_rows, fmt="arrow")
+            table, next_token = self._arrow_page(await self._send(spec))
+            yield table
+            if not next_token:
+                return
+
+    async def result_table(self, id: str) -> pa.Table:
+        """A whole result as one Arrow table (for results that fit in memory)."""
+        return pa.concat_tables([t async for t in self.result_arrow(id)])
 
     async def result_csv(self, id: str, *, max_rows: int | None = None) -> AsyncIterator[bytes]:
         """A result as CSV, page after page; the pages concatenate into one file."""

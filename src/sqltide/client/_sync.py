@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from sqltide.client._base import BaseClient, RequestSpec
 from sqltide.client.models import Column, ResultPage, Statement
@@ -182,6 +183,20 @@ class Client(BaseClient):
         """All rows of a result, page after page (``max_rows`` is the page size)."""
         for page in self.result(id, max_rows=max_rows):
             yield from page.rows
+
+    def result_arrow(self, id: str, *, max_rows: int | None = None) -> Iterator[pa.Table]:
+        """A result as Arrow, one table per page (no JSON conversion at all)."""
+        next_token: str | None = None
+        while True:
+            spec = self._result_request(id, next_token, max_rows, fmt="arrow")
+            table, next_token = self._arrow_page(self._send(spec))
+            yield table
+            if not next_token:
+                return
+
+    def result_table(self, id: str) -> pa.Table:
+        """A whole result as one Arrow table (for results that fit in memory)."""
+        return pa.concat_tables(self.result_arrow(id))
 
     def result_csv(self, id: str, *, max_rows: int | None = None) -> Iterator[bytes]:
         """A result as CSV, page after page; the pages concatenate into one file."""
