@@ -2,9 +2,9 @@
 
 Threads: ``worker_concurrency`` runner threads, each claiming one statement at a time and
 running it, and one heartbeat thread (leases, cancel requests, other workers' expired leases,
-sweeping). A submission wakes exactly one idle runner (no thundering herd on the store); an
-idle runner also looks for work once a second, so work submitted by another process is found
-without a notification.
+sweeping). A submission wakes exactly one idle runner (no thundering herd on the store), and
+the heartbeat wakes one on every beat as a safety net, so an idle worker asks the store about
+twice per heartbeat (a claim and a recovery check), not once per runner per second.
 """
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ from ..store.notify import Notifier
 from .execute import CANCELLED, Execution, error_dict
 
 logger = logging.getLogger(__name__)
-
-IDLE_POLL_SECONDS = 1.0
-
 
 class Worker:
     def __init__(
@@ -108,9 +105,12 @@ class Worker:
 
     def _on_work(self, warehouse: str) -> None:
         if warehouse in self.engines:
-            with self._work:
-                self._pending += 1
-                self._work.notify()
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        with self._work:
+            self._pending += 1
+            self._work.notify()
 
     def _on_cancel(self, statement_id: str) -> None:
         with self._lock:
@@ -136,8 +136,8 @@ class Worker:
                 self._run(rec)
                 continue
             with self._work:
-                if self._pending == 0 and not self._stop.is_set():
-                    self._work.wait(IDLE_POLL_SECONDS)
+                while self._pending == 0 and not self._stop.is_set():
+                    self._work.wait()
                 self._pending = max(0, self._pending - 1)
 
     # -- running -------------------------------------------------------------------------------
@@ -222,6 +222,9 @@ class Worker:
     def _heartbeat_loop(self) -> None:
         interval = self.settings.heartbeat_seconds
         while not self._stop.wait(interval):
+            # A safety net for a wake-up that never came (work from a process whose
+            # notification was lost): one runner looks for work on every heartbeat.
+            self._wake_one()
             try:
                 self._heartbeat()
                 self._recover(orphaned=[])
