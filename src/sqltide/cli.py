@@ -116,17 +116,10 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     no_auth = no_auth or settings.no_auth
+    if role not in ("all", "api", "worker"):
+        raise typer.BadParameter("--role must be all, api or worker")
     # Take the port first: a port in use is a clear error before anything else happens.
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        err.print(
-            f"[bold red]error[/] [dim](config_error)[/]: cannot listen on {host}:{port}: {exc.strerror}"
-        )
-        raise typer.Exit(1) from exc
+    sock = _listen(host, port) if role != "worker" else None
     try:
         runtime = Runtime.build(settings, role=role)
         # Open the warehouses (and start the worker) here rather than in the app's lifespan,
@@ -134,8 +127,12 @@ def serve(
         # traceback from uvicorn. The lifespan's start is then a no-op; its stop still runs.
         runtime.start()
     except (SqltideError, ValueError) as exc:
-        sock.close()
+        if sock is not None:
+            sock.close()
         raise _fail(exc) if isinstance(exc, SqltideError) else typer.BadParameter(str(exc)) from exc
+    if sock is None:
+        _run_worker(runtime)
+        return
     if no_auth:
         err.print(
             Panel(
@@ -166,10 +163,12 @@ def serve(
     console.print(
         f"sqltide {__version__} listening on [bold]http://{host}:{port}[/] "
         f"(API docs at http://{host}:{port}/docs)\n"
-        f"  home: {settings.home_dir}\n  store: {settings.store_url}\n"
+        f"  home: {settings.home_dir}\n  store: {_redact(settings.store_url)}\n"
         f"  storage: {settings.storage_url}\n"
-        + "".join(f"  warehouse {n}: {u}\n" for n, u in settings.warehouse_urls.items())
+        + "".join(f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items())
     )
+    if role == "api":
+        console.print("  role: api (no worker: statements run in worker processes)")
     config = uvicorn.Config(
         create_app(runtime, no_auth=no_auth), log_level="warning", access_log=False
     )
@@ -179,6 +178,55 @@ def serve(
         sock.close()
         if runtime._started:  # uvicorn gave up before its lifespan shutdown stopped it
             runtime.stop()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(
+            f"[bold red]error[/] [dim](config_error)[/]: cannot listen on {host}:{port}: "
+            f"{exc.strerror}"
+        )
+        raise typer.Exit(1) from exc
+    return sock
+
+
+def _run_worker(runtime: Any) -> None:
+    """``serve --role worker``: run the worker until SIGTERM or Ctrl-C, no HTTP."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    settings = runtime.settings
+    console.print(
+        f"sqltide {__version__} worker {runtime.worker.owner} running "
+        f"({settings.worker_concurrency} at once)\n  store: {_redact(settings.store_url)}\n"
+        + "".join(f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items())
+    )
+    try:
+        stop.wait()
+    finally:
+        console.print("stopping: running statements get the grace period, then are interrupted")
+        runtime.stop()
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+    return urlunsplit(parts)
 
 
 # -- sql ---------------------------------------------------------------------------------------

@@ -26,6 +26,13 @@ def _engine(request: Request, warehouse: str | None) -> Engine:
             f"no warehouse named {name!r}; configured: {', '.join(engines)}",
             details={"warehouse": name},
         )
+    if engine.exclusive and request.app.state.runtime.worker is None:
+        raise errors.Conflict(
+            f"warehouse {name!r} is an embedded database hosted by a worker process; this "
+            "process (role api) cannot read its catalog: ask the catalog of a process with a "
+            "worker, or run the catalog query as a statement",
+            details={"warehouse": name},
+        )
     return engine
 
 

@@ -28,6 +28,7 @@ from .execute import CANCELLED, Execution, error_dict
 
 logger = logging.getLogger(__name__)
 
+
 class Worker:
     def __init__(
         self,
