@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .engines import Engine, engine_from_url
+from .errors import ConfigError
 from .settings import Settings
 from .statements.service import StatementService
 from .storage import Storage, storage_from_url
@@ -59,7 +60,16 @@ class Runtime:
         )
         worker = None
         if role in ("all", "worker"):
-            worker = Worker(store, storage, notifier, engines, settings, clock=clock)
+            hosted = settings.hosted_warehouses
+            unknown = sorted(set(hosted) - set(engines))
+            if unknown:
+                raise ConfigError(
+                    f"SQLTIDE_WORKER_WAREHOUSES names unknown warehouse(s) {', '.join(unknown)}; "
+                    f"configured: {', '.join(engines)}"
+                )
+            worker = Worker(
+                store, storage, notifier, {n: engines[n] for n in hosted}, settings, clock=clock
+            )
         return cls(settings, store, storage, notifier, engines, statements, worker, role, clock)
 
     def start(self) -> None:
@@ -68,8 +78,11 @@ class Runtime:
             return
         opened: list[Engine] = []
         try:
-            for engine in self.engines.values():
-                if self.worker is not None or not engine.exclusive:
+            hosted = self.worker.engines if self.worker is not None else {}
+            for name, engine in self.engines.items():
+                # An embedded (exclusive) warehouse is opened only by the worker hosting it;
+                # shared ones are opened everywhere (the API reads their catalog).
+                if name in hosted or not engine.exclusive:
                     engine.open()
                     opened.append(engine)
         except Exception:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     warehouse: str = ""
     #: More named warehouses as a JSON object ``{"name": "url"}``.
     warehouses: dict[str, str] = Field(default_factory=dict)
+    #: Warehouses this process's worker runs statements for, comma-separated (default: all).
+    #: An embedded DuckDB warehouse must be hosted by exactly one worker process.
+    worker_warehouses: str = ""
 
     host: str = "127.0.0.1"
     port: int = 8765
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
     @property
     def storage_url(self) -> str:
         return self.storage or f"file:///{self.home_dir / 'files'}"
+
+    @property
+    def hosted_warehouses(self) -> list[str]:
+        names = [n.strip() for n in self.worker_warehouses.split(",") if n.strip()]
+        return names or list(self.warehouse_urls)
 
     @property
     def warehouse_urls(self) -> dict[str, str]:

@@ -26,11 +26,12 @@ def _engine(request: Request, warehouse: str | None) -> Engine:
             f"no warehouse named {name!r}; configured: {', '.join(engines)}",
             details={"warehouse": name},
         )
-    if engine.exclusive and request.app.state.runtime.worker is None:
+    worker = request.app.state.runtime.worker
+    if engine.exclusive and (worker is None or name not in worker.engines):
         raise errors.Conflict(
             f"warehouse {name!r} is an embedded database hosted by a worker process; this "
-            "process (role api) cannot read its catalog: ask the catalog of a process with a "
-            "worker, or run the catalog query as a statement",
+            "process does not host it, so it cannot read its catalog: ask the process that "
+            "hosts it, or run the catalog query as a statement",
             details={"warehouse": name},
         )
     return engine

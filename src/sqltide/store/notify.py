@@ -1,9 +1,11 @@
 """Wake-ups between the parts of sqltide, so nothing polls in a tight loop.
 
 Channels: ``work`` (key: a warehouse with new statements), ``statement`` (key: a statement id
-that ended: long-polls wait for that, so non-terminal changes are not sent) and ``cancel`` (key: a statement asked to stop). In one process this is
-all in memory; a store shared by many processes brings its own transport (PostgreSQL
-``LISTEN/NOTIFY``) and feeds the same :meth:`Notifier.publish`.
+that ended: long-polls wait for that, so non-terminal changes are not sent) and ``cancel`` (key:
+a statement asked to stop). In one process this is all in memory; a store shared by many
+processes brings its own :class:`Transport` (PostgreSQL ``LISTEN/NOTIFY``): set as
+``notifier.transport``, it gets every publish after local delivery, and hands what other
+processes published to :meth:`Notifier.deliver`.
 
 Async waiters hold no thread: each is an ``asyncio.Future`` resolved from the publishing
 thread with ``call_soon_threadsafe``. Register the waiter *before* reading the state you wait
@@ -16,6 +18,7 @@ import asyncio
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Protocol
 
 from ..errors import TooManyRequests
 
@@ -59,9 +62,20 @@ class Waiter:
             return False
 
 
+class Transport(Protocol):
+    """Carries wake-ups to other processes sharing the store."""
+
+    def send(self, channel: str, key: str) -> None:
+        """Publish to the other processes; must not raise (wake-ups are best effort)."""
+
+    def close(self) -> None: ...
+
+
 class Notifier:
     def __init__(self, max_waiters: int = 10_000):
         self.max_waiters = max_waiters
+        #: Also sends every publish to other processes when set (see :class:`Transport`).
+        self.transport: Transport | None = None
         self._lock = threading.Lock()
         self._waiters: dict[tuple[str, str], set[Waiter]] = defaultdict(set)
         self._count = 0
@@ -73,6 +87,14 @@ class Notifier:
             self._callbacks[channel].append(callback)
 
     def publish(self, channel: str, key: str) -> None:
+        """Wake this process's waiters and subscribers, then other processes' (if any)."""
+        self.deliver(channel, key)
+        transport = self.transport
+        if transport is not None:
+            transport.send(channel, key)
+
+    def deliver(self, channel: str, key: str) -> None:
+        """Wake this process's waiters and subscribers only (a transport's way in)."""
         with self._lock:
             waiters = list(self._waiters.get((channel, key), ()))
             callbacks = list(self._callbacks.get(channel, ()))
@@ -107,5 +129,13 @@ class Notifier:
     def waiting(self) -> int:
         return self._count
 
+    def waited_keys(self, channel: str) -> list[str]:
+        """The keys someone waits on in ``channel`` now."""
+        with self._lock:
+            return [k for (c, k) in self._waiters if c == channel]
+
     def close(self) -> None:
-        """Stop any transport (nothing to do in memory)."""
+        """Stop the transport, if any (nothing else to do in memory)."""
+        transport, self.transport = self.transport, None
+        if transport is not None:
+            transport.close()
