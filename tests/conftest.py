@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import pgtools
 from sqltide.client import Client
 from sqltide.keys import create_key
 from sqltide.runtime import Runtime
@@ -24,6 +25,37 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SQLTIDE_HOME", str(tmp_path / "home"))
 
 
+#: Which state stores the store-dependent tests run on (``SQLTIDE_TEST_STORES=sqlite`` to
+#: run on SQLite alone while developing; CI runs both).
+STORES = [s for s in os.environ.get("SQLTIDE_TEST_STORES", "sqlite,postgres").split(",") if s]
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A PostgreSQL database with every migration applied, cloned for each test."""
+    from sqltide.store.postgres import PostgresStore
+
+    name = pgtools.create_database(prefix="sqltide_tpl")
+    try:
+        store = PostgresStore(pgtools.url_for(name))
+        store.migrate()
+        store.close()
+        yield name
+    finally:
+        pgtools.drop_database(name)
+
+
+@pytest.fixture(params=STORES)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh state store of each kind: SQLite in the test's folder, or a new PostgreSQL
+    database cloned from the migrated template."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'home' / 'state.db'}"
+        return
+    with pgtools.fresh_database(request.getfixturevalue("pg_template")) as url:
+        yield url
+
+
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     base: dict[str, object] = {
         "home": tmp_path / "home",
@@ -35,8 +67,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(tmp_path: Path, store_url: str) -> Settings:
+    return make_settings(tmp_path, store=store_url)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ envelope back into the same class.
     │   └── ParameterError
     ├── TooManyRequests (429)
     ├── InternalError (500)
+    ├── WarehouseUnavailable (503)
     ├── ConfigError (500, raised at start-up)
     └── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
 """
@@ -200,6 +201,13 @@ class InternalError(SqltideError):
 
     code = "internal_error"
     http_status = 500
+
+
+class WarehouseUnavailable(SqltideError):
+    """The warehouse cannot be reached right now; try again later."""
+
+    code = "warehouse_unavailable"
+    http_status = 503
 
 
 class ConfigError(SqltideError):

@@ -49,6 +49,7 @@ class Runtime:
         secret = bytes.fromhex(store.get_or_set_meta("secret", secrets.token_hex(32)))
         storage = storage_from_url(settings.storage_url, secret)
         notifier = Notifier(settings.max_waiters)
+        notifier.transport = store.make_transport(notifier)  # other processes, if the store can
         engines: dict[str, Engine] = {}
         for name, url in settings.warehouse_urls.items():
             engine = engine_from_url(name, url)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -14,7 +15,20 @@ from .auth import Caller, caller
 from .schemas import ERROR_RESPONSES
 
 router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
+
+
+async def _ask(fn: Callable[..., T], *args: Any) -> T:
+    """Run a catalog call off the loop, with warehouse errors as API errors."""
+    try:
+        return await run_in_threadpool(fn, *args)
+    except errors.EngineError as exc:
+        if exc.code == "connection_error":
+            raise errors.WarehouseUnavailable(exc.message, details=exc.to_dict()) from exc
+        raise errors.InvalidRequest(exc.message, details=exc.to_dict()) from exc
+
+
 CallerDep = Annotated[Caller, Depends(caller)]
+T = TypeVar("T")
 
 
 def _engine(request: Request, warehouse: str | None) -> Engine:
@@ -53,7 +67,7 @@ async def databases(
     request: Request, who: CallerDep, warehouse: str | None = None
 ) -> dict[str, Any]:
     engine = _engine(request, warehouse)
-    return {"databases": await run_in_threadpool(engine.list_databases)}
+    return {"databases": await _ask(engine.list_databases)}
 
 
 @router.get("/v1/catalog/schemas", summary="List schemas (LIKE pattern)")
@@ -65,7 +79,7 @@ async def schemas(
     schema_pattern: str | None = None,
 ) -> dict[str, Any]:
     engine = _engine(request, warehouse)
-    return {"schemas": await run_in_threadpool(engine.list_schemas, database, schema_pattern)}
+    return {"schemas": await _ask(engine.list_schemas, database, schema_pattern)}
 
 
 @router.get("/v1/catalog/tables", summary="List tables and views (LIKE patterns)")
@@ -78,7 +92,7 @@ async def tables(
     table_pattern: str | None = None,
 ) -> dict[str, Any]:
     engine = _engine(request, warehouse)
-    found = await run_in_threadpool(engine.list_tables, database, schema_pattern, table_pattern)
+    found = await _ask(engine.list_tables, database, schema_pattern, table_pattern)
     return {"tables": [{"name": t.name, "schema": t.schema, "type": t.type} for t in found]}
 
 
@@ -92,7 +106,7 @@ async def describe_table(
     database: str | None = None,
 ) -> dict[str, Any]:
     engine = _engine(request, warehouse)
-    columns = await run_in_threadpool(engine.describe_table, database, schema, table)
+    columns = await _ask(engine.describe_table, database, schema, table)
     if not columns:
         raise errors.NotFound(
             f"no table {schema}.{table}", details={"schema": schema, "table": table}

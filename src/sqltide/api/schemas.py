@@ -68,6 +68,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         422: "Invalid content",
         429: "Too many requests",
         500: "Unexpected server error",
+        503: "Warehouse unreachable",
     }.items()
 }
 

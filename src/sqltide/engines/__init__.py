@@ -9,6 +9,8 @@ __all__ = ["ColumnMeta", "Engine", "EngineConnection", "ExecResult", "TableInfo"
 
 _IMPLEMENTATIONS = {
     "duckdb": "sqltide.engines.duckdb:DuckDBEngine",
+    "postgresql": "sqltide.engines.postgres:PostgresEngine",
+    "postgres": "sqltide.engines.postgres:PostgresEngine",
 }
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .. import errors
 from ..settings import Settings
@@ -29,6 +30,8 @@ from ..store import (
 from ..store.notify import Notifier
 from .requests import StatementRequest, validate
 from .results import ResultManifest, ResultReader, TokenSigner
+
+T = TypeVar("T")
 
 
 def result_key(statement_id: str) -> str:
@@ -172,12 +175,18 @@ class StatementService:
         deadline = loop.time() + wait
         with self.notifier.waiter("statement", parent) as waiter:
             while True:
-                view = self.describe(principal, statement_id)
+                view = await self._off_loop(self.describe, principal, statement_id)
                 remaining = deadline - loop.time()
                 if view.record.status.is_terminal or remaining <= 0:
                     return view
                 await waiter.wait(remaining)
                 waiter.reset()
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Call a store-touching method: on the loop for a fast store, else in a thread."""
+        if self.store.fast_calls:
+            return fn(*args)
+        return await asyncio.to_thread(fn, *args)
 
     def list(
         self,
@@ -272,7 +281,7 @@ class StatementService:
     async def cancel_wait(
         self, principal: str, statement_id: str, wait: float = 5.0
     ) -> StatementView:
-        self.cancel(principal, statement_id)
+        await self._off_loop(self.cancel, principal, statement_id)
         return await self.describe_wait(principal, statement_id, wait)
 
 

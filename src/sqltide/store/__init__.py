@@ -28,6 +28,8 @@ __all__ = [
 
 _IMPLEMENTATIONS = {
     "sqlite": "sqltide.store.sqlite:SQLiteStore",
+    "postgresql": "sqltide.store.postgres:PostgresStore",
+    "postgres": "sqltide.store.postgres:PostgresStore",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from .notify import Notifier, Transport
 from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementRecord
 
 
@@ -21,6 +22,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def __init__(self, url: str) -> None: ...
+
+    def make_transport(self, notifier: Notifier) -> Transport | None:
+        """What carries ``notifier``'s wake-ups to other processes (None: this one only)."""
+        return None
 
     @abc.abstractmethod
     def migrate(self) -> list[str]:

@@ -15,10 +15,14 @@ writer, this store says what it serializes on:
 - migrations run under a transaction-scoped advisory lock, so processes starting together
   apply each migration once.
 
-Lost connections (the server restarting, a connection killed) are retried with backoff for up
-to :attr:`PostgresStore.retry_seconds`. A retry must not turn a commit whose answer was lost
-into a failure: each write checks on retry whether its first attempt took effect (see
-:meth:`PostgresStore._call`).
+Lost connections (the server restarting, a connection killed) are retried with backoff and
+jitter for up to :attr:`PostgresStore.retry_seconds`, then the driver's error is raised. Reads
+and idempotent writes simply run again. A retry must not turn a commit whose answer was lost
+into a failure: ``create_statement``, ``insert_api_key``, ``revoke_api_key``,
+``start_statement``, ``finish_statement`` and ``request_cancel`` look for their own first
+attempt's effect and report success. Two do not: a lost ``claim_statements`` leaves its
+statements PICKED until their lease expires (then recovery hands them out again; never twice),
+and a lost ``recover_statements`` returns only what is still left to settle.
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ def redact(url: str) -> str:
         query = parts.query
         if "password" in query:
             pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs])
+            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
         return urlunsplit(parts._replace(netloc=netloc, query=query))
     except ValueError:
         return "<unparsable URL>"
@@ -110,7 +114,7 @@ def conninfo_for(url: str, **defaults: Any) -> str:
         raise errors.ConfigError(f"invalid PostgreSQL URL {redact(url)}: {exc}") from exc
     for key, value in defaults.items():
         params.setdefault(key, value)
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def _statement(row: DictRow) -> StatementRecord:
@@ -165,7 +169,7 @@ class PostgresStore(Store):
         try:
             psycopg.connect(self.conninfo).close()
         except psycopg.Error as exc:
-            reason = str(exc).strip() or type(exc).__name__
+            reason = " ".join(str(exc).split()) or type(exc).__name__
             raise errors.ConfigError(
                 f"cannot connect to the PostgreSQL store at {self.safe_url}: {reason}",
                 details={"url": self.safe_url},
@@ -177,6 +181,10 @@ class PostgresStore(Store):
             open=False,
             name="sqltide-store",
             timeout=10.0,
+            # Give up reconnecting soon: the next call starts a fresh attempt at once, where
+            # the pool's own backoff would leave a server that is back unused for seconds.
+            # _call's retry loop is what waits out an outage.
+            reconnect_timeout=2.0,
         )
         try:
             self._pool.open(wait=True, timeout=10.0)
@@ -214,10 +222,14 @@ class PostgresStore(Store):
         attempt = 0
         while True:
             try:
-                timeout = max(0.5, min(10.0, deadline - time.monotonic()))
-                with self._pool.connection(timeout=timeout) as conn:
-                    with conn.cursor(row_factory=dict_row) as cur:
-                        return fn(cur, attempt > 0)
+                # short, so a call whose connection attempt is waiting out the pool's backoff
+                # comes back here and asks again
+                timeout = max(0.5, min(3.0, deadline - time.monotonic()))
+                with (
+                    self._pool.connection(timeout=timeout) as conn,
+                    conn.cursor(row_factory=dict_row) as cur,
+                ):
+                    return fn(cur, attempt > 0)
             except PoolClosed:
                 raise
             except _RETRYABLE as exc:
@@ -237,7 +249,7 @@ class PostgresStore(Store):
                     "store call %s failed (%s: %s); retry %d in %.2f s",
                     name,
                     type(exc).__name__,
-                    str(exc).strip(),
+                    " ".join(str(exc).split()),
                     attempt,
                     pause,
                 )
@@ -248,7 +260,9 @@ class PostgresStore(Store):
                 time.sleep(pause)
                 delay = min(delay * 2, self.retry_max_delay)
 
-    def _read(self, name: str, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[DictRow]:
+    def _read(
+        self, name: str, sql: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[DictRow]:
         return self._call(name, lambda cur, _: cur.execute(sql, params).fetchall())
 
     # -- migrations ----------------------------------------------------------------------------
@@ -294,7 +308,10 @@ class PostgresStore(Store):
         row = asdict(key)
 
         def run(cur: Cursor, retried: bool) -> None:
-            if retried and cur.execute("SELECT 1 FROM api_keys WHERE id = %s", (key.id,)).fetchone():
+            if (
+                retried
+                and cur.execute("SELECT 1 FROM api_keys WHERE id = %s", (key.id,)).fetchone()
+            ):
                 return  # the first attempt committed
             cur.execute(
                 f"INSERT INTO api_keys ({', '.join(row)}) "
@@ -351,9 +368,12 @@ class PostgresStore(Store):
         now: float,
     ) -> tuple[StatementRecord, bool]:
         def run(cur: Cursor, retried: bool) -> tuple[StatementRecord, bool]:
-            if retried and cur.execute(
-                "SELECT 1 FROM statements WHERE id = %s", (statement.id,)
-            ).fetchone():
+            if (
+                retried
+                and cur.execute(
+                    "SELECT 1 FROM statements WHERE id = %s", (statement.id,)
+                ).fetchone()
+            ):
                 # The first attempt committed and only its answer was lost.
                 return statement, True
             if max_active is not None:
@@ -498,34 +518,27 @@ class PostgresStore(Store):
             "until": now + lease_seconds,
             "now": now,
             "wh": list(warehouses),
+            "limit": limit,
         }
 
-        def run(cur: Cursor, retried: bool) -> list[StatementRecord]:
-            claimed: list[StatementRecord] = []
-            if retried:
-                # What a first attempt that committed claimed for us (same owner, same lease,
-                # same time): hand it out now instead of leaving it until its lease expires.
-                rows = cur.execute(
-                    "SELECT * FROM statements WHERE status = 'PICKED' AND parent_id IS NULL "
-                    "AND lease_owner = %(owner)s AND lease_expires_at = %(until)s "
-                    "AND updated_at = %(now)s AND warehouse = ANY(%(wh)s)",
-                    params,
-                ).fetchall()
-                claimed = [_statement(r) for r in rows][:limit]
-            if len(claimed) < limit:
-                # SKIP LOCKED: rows another worker is claiming right now are not ours to wait
-                # for; the lock is re-checked against the latest row, so none is claimed twice.
-                rows = cur.execute(
-                    "UPDATE statements SET status = 'PICKED', lease_owner = %(owner)s, "
-                    "lease_expires_at = %(until)s, updated_at = %(now)s, attempts = attempts + 1 "
-                    "WHERE id IN ("
-                    "  SELECT id FROM statements WHERE status = 'SUBMITTED' AND parent_id IS NULL"
-                    "  AND warehouse = ANY(%(wh)s) AND (session_id IS NULL OR session_id IN ("
-                    "    SELECT id FROM sessions WHERE owner IS NULL OR owner = %(owner)s))"
-                    "  ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING *",
-                    {**params, "limit": limit - len(claimed)},
-                ).fetchall()
-                claimed += [_statement(r) for r in rows]
+        # Not checked on retry: statements a first attempt claimed before its answer was lost
+        # are PICKED under our name but unknown to the caller. Handing them out now could hand
+        # out twice (a caller reusing ``now``); left alone, their lease expires and recovery
+        # puts them back (one lease of delay, rare, never run twice).
+        def run(cur: Cursor, _retried: bool) -> list[StatementRecord]:
+            # SKIP LOCKED: rows another worker is claiming right now are not ours to wait for;
+            # the lock is re-checked against the latest row, so none is claimed twice.
+            rows = cur.execute(
+                "UPDATE statements SET status = 'PICKED', lease_owner = %(owner)s, "
+                "lease_expires_at = %(until)s, updated_at = %(now)s, attempts = attempts + 1 "
+                "WHERE id IN ("
+                "  SELECT id FROM statements WHERE status = 'SUBMITTED' AND parent_id IS NULL"
+                "  AND warehouse = ANY(%(wh)s) AND (session_id IS NULL OR session_id IN ("
+                "    SELECT id FROM sessions WHERE owner IS NULL OR owner = %(owner)s))"
+                "  ORDER BY created_at LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING *",
+                params,
+            ).fetchall()
+            claimed = [_statement(r) for r in rows]
             sessions = sorted({r.session_id for r in claimed if r.session_id})
             if sessions:
                 cur.execute(

@@ -1,31 +1,67 @@
-"""The SQLite state store, driven directly with explicit ``now`` values (no real time)."""
+"""The state stores (SQLite and PostgreSQL), driven directly with explicit ``now`` values.
+
+Every behaviour test runs on both stores: they must behave the same. PostgreSQL tests each get
+a fresh database cloned from a template migrated once per session (``tests/pgtools.py``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+import pgtools
 from sqltide import errors
-from sqltide.store import SessionRecord, StatementRecord, StatementStatus
+from sqltide.store import (
+    ApiKeyRecord,
+    SessionRecord,
+    StatementFilter,
+    StatementRecord,
+    StatementStatus,
+    Store,
+    store_from_url,
+)
 from sqltide.store.migrations import migration_files
+from sqltide.store.notify import Notifier
+from sqltide.store.postgres import PostgresStore
 from sqltide.store.sqlite import SQLiteStore
+
+STORES = ["sqlite", "postgres"]
 
 T0 = 1_000_000.0
 LEASE = 30.0
 S = StatementStatus
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    st = SQLiteStore("sqlite:///" + str(tmp_path / "s.db"))
-    st.migrate()
-    yield st
-    st.close()
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        st: Store = SQLiteStore("sqlite:///" + str(tmp_path / "s.db"))
+        st.migrate()
+        yield st
+        st.close()
+        return
+    with pgtools.fresh_database(request.getfixturevalue("pg_template")) as url:
+        st = PostgresStore(url)
+        assert st.migrate() == []  # the clone is migrated already
+        yield st
+        st.close()
+
+
+@pytest.fixture(params=STORES)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database (no schema at all) of each kind."""
+    if request.param == "sqlite":
+        yield "sqlite:///" + str(tmp_path / "s.db")
+        return
+    with pgtools.fresh_database() as url:
+        yield url
 
 
 def stmt(
@@ -86,39 +122,77 @@ def session(
     )
 
 
-def add(store: SQLiteStore, rec: StatementRecord, **kw: object) -> StatementRecord:
+def add(store: Store, rec: StatementRecord, **kw: object) -> StatementRecord:
     stored, created = store.create_statement(rec, now=rec.created_at, **kw)  # type: ignore[arg-type]
     assert created
     return stored
 
 
-def status(store: SQLiteStore, sid: str) -> StatementStatus:
+def status(store: Store, sid: str) -> StatementStatus:
     rec = store.get_statement(sid)
     assert rec is not None
     return rec.status
 
 
-def claim_one(store: SQLiteStore, owner: str = "w1", now: float = T0) -> StatementRecord:
+def claim_one(store: Store, owner: str = "w1", now: float = T0) -> StatementRecord:
     claimed = store.claim_statements(["default"], owner, 1, LEASE, now)
     assert len(claimed) == 1
     return claimed[0]
 
 
-def run_to_started(
-    store: SQLiteStore, rec: StatementRecord, owner: str = "w1", now: float = T0
-) -> None:
+def run_to_started(store: Store, rec: StatementRecord, owner: str = "w1", now: float = T0) -> None:
     claimed = store.claim_statements([rec.warehouse], owner, 100, LEASE, now)
     assert rec.id in {c.id for c in claimed}
     assert store.start_statement(rec.id, owner, now)
 
 
-def finish(store: SQLiteStore, sid: str, owner: str = "w1", now: float = T0) -> bool:
+def finish(store: Store, sid: str, owner: str = "w1", now: float = T0) -> bool:
     return store.finish_statement(
         sid, owner, {"status": S.FINISHED, "ended_at": now, "updated_at": now}, now
     )
 
 
 # -- migrations ----------------------------------------------------------------------------------
+def _dialect(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite") else "postgres"
+
+
+def _applied_versions(url: str) -> list[int]:
+    if _dialect(url) == "sqlite":
+        con = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        finally:
+            con.close()
+    with psycopg.connect(url) as pcon:
+        return [r[0] for r in pcon.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+
+
+def test_migrate_is_idempotent(empty_url: str) -> None:
+    dialect = _dialect(empty_url)
+    st = store_from_url(empty_url)
+    try:
+        first = st.migrate()
+        assert first == [name for _, name, _ in migration_files(dialect)]
+        assert first, "there is at least one migration"
+        assert st.migrate() == []
+    finally:
+        st.close()
+    # a new store on the same database (a restart) applies nothing either
+    again = store_from_url(empty_url)
+    try:
+        assert again.migrate() == []
+        assert _applied_versions(empty_url) == [v for v, _, _ in migration_files(dialect)]
+    finally:
+        again.close()
+
+
+def test_both_stores_have_the_same_migrations() -> None:
+    assert [(v, n) for v, n, _ in migration_files("sqlite")] == [
+        (v, n) for v, n, _ in migration_files("postgres")
+    ]
+
+
 def _schema(path: Path) -> list[tuple[str, str, str]]:
     con = sqlite3.connect(path)
     try:
@@ -129,27 +203,6 @@ def _schema(path: Path) -> list[tuple[str, str, str]]:
     finally:
         con.close()
     return [(t, n, " ".join(sql.split())) for t, n, sql in rows]
-
-
-def test_migrate_is_idempotent(tmp_path: Path) -> None:
-    st = SQLiteStore("sqlite:///" + str(tmp_path / "s.db"))
-    try:
-        first = st.migrate()
-        assert first == [name for _, name, _ in migration_files("sqlite")]
-        assert first, "there is at least one migration"
-        assert st.migrate() == []
-    finally:
-        st.close()
-    # a new store on the same file (a restart) applies nothing either
-    again = SQLiteStore("sqlite:///" + str(tmp_path / "s.db"))
-    try:
-        assert again.migrate() == []
-        con = sqlite3.connect(tmp_path / "s.db")
-        versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations")]
-        con.close()
-        assert versions == [v for v, _, _ in migration_files("sqlite")]
-    finally:
-        again.close()
 
 
 def test_fresh_schema_equals_all_migrations_applied(tmp_path: Path) -> None:
@@ -167,13 +220,134 @@ def test_fresh_schema_equals_all_migrations_applied(tmp_path: Path) -> None:
     assert {"statements", "sessions", "api_keys", "sqltide_meta"} <= names
 
 
-def test_meta_keeps_the_first_value(store: SQLiteStore) -> None:
+def _pg_schema(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(url) as con:
+        return {
+            "columns": con.execute(
+                "SELECT table_name, column_name, ordinal_position, data_type, is_nullable, "
+                "column_default FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name != 'schema_migrations' ORDER BY 1, 3"
+            ).fetchall(),
+            "indexes": con.execute(
+                "SELECT tablename, indexname, indexdef FROM pg_indexes "
+                "WHERE schemaname = 'public' AND tablename != 'schema_migrations' ORDER BY 1, 2"
+            ).fetchall(),
+            "constraints": con.execute(
+                "SELECT table_name, constraint_name, constraint_type "
+                "FROM information_schema.table_constraints WHERE table_schema = 'public' "
+                "AND table_name != 'schema_migrations' AND constraint_type != 'CHECK' "
+                "ORDER BY 1, 2"
+            ).fetchall(),
+        }
+
+
+def test_fresh_postgres_schema_equals_all_migrations_applied() -> None:
+    with pgtools.fresh_database() as fresh_url, pgtools.fresh_database() as manual_url:
+        st = PostgresStore(fresh_url)
+        st.migrate()
+        st.close()
+        # the same SQL run by hand, file after file, gives exactly the same schema
+        with psycopg.connect(manual_url, autocommit=True) as con:
+            for _, _, sql in migration_files("postgres"):
+                con.execute(sql.encode())
+        fresh = _pg_schema(fresh_url)
+        assert fresh == _pg_schema(manual_url)
+    tables = {row[0] for row in fresh["columns"]}
+    assert tables == {"statements", "sessions", "api_keys", "sqltide_meta"}
+
+
+def test_both_stores_have_the_same_columns_and_indexes(tmp_path: Path) -> None:
+    with pgtools.fresh_database() as url:
+        st = PostgresStore(url)
+        st.migrate()
+        st.close()
+        pg = _pg_schema(url)
+    pg_columns = {(t, c) for t, c, *_ in pg["columns"]}
+    pg_indexes = {str(n) for _, n, _ in pg["indexes"] if not str(n).endswith(("_pkey", "_key"))}
+    st2 = SQLiteStore("sqlite:///" + str(tmp_path / "s.db"))
+    st2.migrate()
+    st2.close()
+    con = sqlite3.connect(tmp_path / "s.db")
+    try:
+        tables = [t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        lite_columns = {
+            (t, r[1])
+            for t in tables
+            if t != "schema_migrations"
+            for r in con.execute(f"PRAGMA table_info({t})")
+        }
+        lite_indexes = {
+            n
+            for (n,) in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+    finally:
+        con.close()
+    assert pg_columns == lite_columns
+    assert pg_indexes == lite_indexes
+
+
+def test_meta_keeps_the_first_value(store: Store) -> None:
     assert store.get_or_set_meta("secret", "a") == "a"
     assert store.get_or_set_meta("secret", "b") == "a"
 
 
+# -- API keys -------------------------------------------------------------------------------------
+def test_api_keys_insert_find_list_revoke(store: Store) -> None:
+    admin = ApiKeyRecord("k1", "alice", "h1", T0, name="ci", is_admin=True)
+    plain = ApiKeyRecord("k2", "bob", "h2", T0 + 1)
+    store.insert_api_key(plain)
+    store.insert_api_key(admin)
+    assert store.find_api_key("h1") == admin
+    assert store.find_api_key("nope") is None
+    assert store.list_api_keys() == [admin, plain]  # oldest first
+    assert store.revoke_api_key("k2", T0 + 5)
+    assert not store.revoke_api_key("k2", T0 + 6)  # once
+    assert not store.revoke_api_key("unknown", T0 + 6)
+    got = store.find_api_key("h2")
+    assert got is not None and got.revoked_at == T0 + 5
+
+
+# -- listing --------------------------------------------------------------------------------------
+def test_list_statements_filters_and_pages(store: Store) -> None:
+    recs = []
+    for i in range(5):
+        rec = stmt(created_at=T0 + i // 2)  # pairs share a creation time
+        rec.statement_name = f"etl_{i}" if i % 2 else f"ETL_{i}"
+        recs.append(add(store, rec))
+    parent = stmt(created_at=T0 + 9, is_batch=True)
+    add(store, parent, sub_statements=subs_of(parent, 2))
+    add(store, stmt(principal="bob"))
+    newest_first = sorted([*recs, parent], key=lambda r: (r.created_at, r.id), reverse=True)
+
+    everything = store.list_statements(StatementFilter(principal="alice"))
+    assert [r.id for r in everything] == [r.id for r in newest_first]  # no sub-statements
+    # keyset pages of two walk the same order, ties on created_at broken by id
+    seen: list[str] = []
+    after = None
+    while True:
+        page = store.list_statements(StatementFilter(principal="alice", limit=2, after=after))
+        if not page:
+            break
+        seen += [r.id for r in page]
+        after = (page[-1].created_at, page[-1].id)
+    assert seen == [r.id for r in newest_first]
+
+    by_prefix = store.list_statements(StatementFilter(principal="alice", name_prefix="etl_"))
+    assert sorted(r.statement_name or "" for r in by_prefix) == ["etl_1", "etl_3"]  # case counts
+    assert store.list_statements(StatementFilter(principal="alice", name_prefix="etl%")) == []
+    window = store.list_statements(
+        StatementFilter(principal="alice", created_after=T0 + 1, created_before=T0 + 2)
+    )
+    assert {r.id for r in window} == {recs[2].id, recs[3].id}
+    run_to_started(store, recs[0])
+    started = store.list_statements(StatementFilter(principal="alice", status=S.STARTED))
+    assert [r.id for r in started] == [recs[0].id]
+
+
 # -- create ---------------------------------------------------------------------------------------
-def test_create_and_read_back(store: SQLiteStore) -> None:
+def test_create_and_read_back(store: Store) -> None:
     parent = stmt(is_batch=True)
     parent.query_strings = ["SELECT 1", "SELECT 2"]
     parent.parameters = {"x": 1}
@@ -183,7 +357,7 @@ def test_create_and_read_back(store: SQLiteStore) -> None:
     assert [s.idx for s in store.get_sub_statements(parent.id)] == [1, 2]
 
 
-def test_client_token_returns_the_existing_statement(store: SQLiteStore) -> None:
+def test_client_token_returns_the_existing_statement(store: Store) -> None:
     first = add(store, stmt(client_token="tok"))
     again, created = store.create_statement(stmt(client_token="tok"), now=T0 + 1)
     assert not created
@@ -193,7 +367,7 @@ def test_client_token_returns_the_existing_statement(store: SQLiteStore) -> None
     assert created and other.id != first.id
 
 
-def test_max_active_gives_too_many_requests(store: SQLiteStore) -> None:
+def test_max_active_gives_too_many_requests(store: Store) -> None:
     a = add(store, stmt(), max_active=2)
     add(store, stmt(), max_active=2)
     with pytest.raises(errors.TooManyRequests) as info:
@@ -208,7 +382,7 @@ def test_max_active_gives_too_many_requests(store: SQLiteStore) -> None:
 
 
 # -- claiming -------------------------------------------------------------------------------------
-def test_claim_moves_submitted_to_picked_with_lease(store: SQLiteStore) -> None:
+def test_claim_moves_submitted_to_picked_with_lease(store: Store) -> None:
     rec = add(store, stmt())
     (claimed,) = store.claim_statements(["default"], "w1", 10, LEASE, T0 + 5)
     assert claimed.id == rec.id
@@ -221,7 +395,7 @@ def test_claim_moves_submitted_to_picked_with_lease(store: SQLiteStore) -> None:
     assert store.claim_statements(["default"], "w2", 10, LEASE, T0 + 5) == []
 
 
-def test_claim_respects_limit_warehouses_and_age(store: SQLiteStore) -> None:
+def test_claim_respects_limit_warehouses_and_age(store: Store) -> None:
     recs = [add(store, stmt(created_at=T0 + i)) for i in (3, 1, 2, 0)]
     other = add(store, stmt(warehouse="other", created_at=T0 - 10))
     assert store.claim_statements(["default"], "w", 0, LEASE, T0) == []
@@ -238,7 +412,7 @@ def test_claim_respects_limit_warehouses_and_age(store: SQLiteStore) -> None:
     assert got.id == other.id
 
 
-def test_claim_ignores_sub_statements(store: SQLiteStore) -> None:
+def test_claim_ignores_sub_statements(store: Store) -> None:
     parent = stmt(is_batch=True)
     add(store, parent, sub_statements=subs_of(parent, 3))
     claimed = store.claim_statements(["default"], "w", 10, LEASE, T0)
@@ -248,16 +422,16 @@ def test_claim_ignores_sub_statements(store: SQLiteStore) -> None:
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-store", "two-stores"])
 def test_concurrent_claims_claim_each_statement_exactly_once(
-    store: SQLiteStore, tmp_path: Path, shared: bool
+    store: Store, tmp_path: Path, shared: bool
 ) -> None:
     ids = {add(store, stmt(created_at=T0 + i)).id for i in range(200)}
     # two stores on one file stand for two processes sharing the state
-    stores = [store, store if shared else SQLiteStore(store.url)]
+    stores = [store, store if shared else type(store)(store.url)]
     got: dict[str, list[str]] = {"a": [], "b": []}
     barrier = threading.Barrier(4)
     failures: list[BaseException] = []
 
-    def claimer(owner: str, st: SQLiteStore) -> None:
+    def claimer(owner: str, st: Store) -> None:
         try:
             barrier.wait(5)
             while True:
@@ -287,7 +461,7 @@ def test_concurrent_claims_claim_each_statement_exactly_once(
     assert all(status(store, i) is S.PICKED for i in ids)
 
 
-def test_session_statements_are_claimed_only_by_the_session_owner(store: SQLiteStore) -> None:
+def test_session_statements_are_claimed_only_by_the_session_owner(store: Store) -> None:
     sess = session()
     first = add(store, stmt(session_id=sess.id), new_session=sess)
     run_to_started(store, first, owner="w1")
@@ -302,7 +476,7 @@ def test_session_statements_are_claimed_only_by_the_session_owner(store: SQLiteS
 
 
 # -- start / finish -------------------------------------------------------------------------------
-def test_start_statement(store: SQLiteStore) -> None:
+def test_start_statement(store: Store) -> None:
     rec = add(store, stmt())
     assert not store.start_statement(rec.id, "w1", T0)  # not claimed yet
     claim_one(store, "w1")
@@ -313,7 +487,7 @@ def test_start_statement(store: SQLiteStore) -> None:
     assert not store.start_statement(rec.id, "w1", T0 + 2)  # only once
 
 
-def test_start_statement_fails_when_cancel_was_requested(store: SQLiteStore) -> None:
+def test_start_statement_fails_when_cancel_was_requested(store: Store) -> None:
     rec = add(store, stmt())
     claim_one(store, "w1")
     after = store.request_cancel(rec.id, T0 + 1)
@@ -322,7 +496,7 @@ def test_start_statement_fails_when_cancel_was_requested(store: SQLiteStore) -> 
     assert status(store, rec.id) is S.PICKED
 
 
-def test_finish_statement_only_for_the_lease_owner(store: SQLiteStore) -> None:
+def test_finish_statement_only_for_the_lease_owner(store: Store) -> None:
     rec = add(store, stmt())
     run_to_started(store, rec, owner="w1")
     assert not finish(store, rec.id, owner="w2", now=T0 + 1)
@@ -348,14 +522,14 @@ def test_finish_statement_only_for_the_lease_owner(store: SQLiteStore) -> None:
     assert not finish(store, rec.id, owner="w1", now=T0 + 3)  # ended: nothing to finish
 
 
-def test_update_statement_rejects_unknown_columns(store: SQLiteStore) -> None:
+def test_update_statement_rejects_unknown_columns(store: Store) -> None:
     rec = add(store, stmt())
     with pytest.raises(ValueError, match="unknown statement column"):
         store.update_statement(rec.id, {"nope": 1})
 
 
 # -- cancel ---------------------------------------------------------------------------------------
-def test_cancel_submitted_aborts_it_and_its_sub_statements(store: SQLiteStore) -> None:
+def test_cancel_submitted_aborts_it_and_its_sub_statements(store: Store) -> None:
     parent = stmt(is_batch=True)
     add(store, parent, sub_statements=subs_of(parent, 2))
     after = store.request_cancel(parent.id, T0 + 1)
@@ -368,7 +542,7 @@ def test_cancel_submitted_aborts_it_and_its_sub_statements(store: SQLiteStore) -
     assert store.claim_statements(["default"], "w", 10, LEASE, T0 + 2) == []
 
 
-def test_cancel_started_sets_the_flag(store: SQLiteStore) -> None:
+def test_cancel_started_sets_the_flag(store: Store) -> None:
     rec = add(store, stmt())
     run_to_started(store, rec)
     after = store.request_cancel(rec.id, T0 + 1)
@@ -378,7 +552,7 @@ def test_cancel_started_sets_the_flag(store: SQLiteStore) -> None:
 
 
 @pytest.mark.parametrize("end", [S.FINISHED, S.FAILED, S.ABORTED])
-def test_cancel_ended_is_invalid_state(store: SQLiteStore, end: StatementStatus) -> None:
+def test_cancel_ended_is_invalid_state(store: Store, end: StatementStatus) -> None:
     rec = add(store, stmt())
     run_to_started(store, rec)
     assert store.finish_statement(rec.id, "w1", {"status": end, "ended_at": T0}, T0)
@@ -386,13 +560,13 @@ def test_cancel_ended_is_invalid_state(store: SQLiteStore, end: StatementStatus)
         store.request_cancel(rec.id, T0 + 1)
 
 
-def test_cancel_unknown_statement(store: SQLiteStore) -> None:
+def test_cancel_unknown_statement(store: Store) -> None:
     with pytest.raises(errors.StatementNotFound):
         store.request_cancel(str(uuid.uuid4()), T0)
 
 
 # -- heartbeat ------------------------------------------------------------------------------------
-def test_heartbeat_extends_leases_and_reports_cancels(store: SQLiteStore) -> None:
+def test_heartbeat_extends_leases_and_reports_cancels(store: Store) -> None:
     a, b = add(store, stmt()), add(store, stmt(created_at=T0 + 1))
     theirs = add(store, stmt(created_at=T0 + 2))
     store.claim_statements(["default"], "w1", 2, LEASE, T0)
@@ -410,7 +584,7 @@ def test_heartbeat_extends_leases_and_reports_cancels(store: SQLiteStore) -> Non
 
 
 # -- recovery -------------------------------------------------------------------------------------
-def test_recover_expired_picked_goes_back_to_submitted(store: SQLiteStore) -> None:
+def test_recover_expired_picked_goes_back_to_submitted(store: Store) -> None:
     rec = add(store, stmt())
     claim_one(store, "w1", T0)
     assert store.recover_statements(T0 + LEASE - 1) == []  # lease still valid
@@ -426,7 +600,7 @@ def test_recover_expired_picked_goes_back_to_submitted(store: SQLiteStore) -> No
     assert not finish(store, rec.id, owner="w1", now=T0 + LEASE + 3)
 
 
-def test_recover_expired_picked_with_cancel_ends_aborted(store: SQLiteStore) -> None:
+def test_recover_expired_picked_with_cancel_ends_aborted(store: Store) -> None:
     rec = add(store, stmt())
     claim_one(store, "w1", T0)
     store.request_cancel(rec.id, T0 + 1)
@@ -435,7 +609,7 @@ def test_recover_expired_picked_with_cancel_ends_aborted(store: SQLiteStore) -> 
     assert status(store, rec.id) is S.ABORTED
 
 
-def test_recover_expired_started_fails_worker_lost(store: SQLiteStore) -> None:
+def test_recover_expired_started_fails_worker_lost(store: Store) -> None:
     parent = stmt(is_batch=True)
     add(store, parent, sub_statements=subs_of(parent, 3))
     run_to_started(store, parent, owner="w1", now=T0)
@@ -464,7 +638,7 @@ def test_recover_expired_started_fails_worker_lost(store: SQLiteStore) -> None:
     assert store.recover_statements(T0 + LEASE + 100) == []  # nothing left to settle
 
 
-def test_recover_leaves_live_leases_and_other_states_alone(store: SQLiteStore) -> None:
+def test_recover_leaves_live_leases_and_other_states_alone(store: Store) -> None:
     picked, started, waiting = (add(store, stmt(created_at=T0 + i)) for i in range(3))
     store.claim_statements(["default"], "w1", 2, LEASE, T0)
     assert store.start_statement(started.id, "w1", T0)
@@ -477,7 +651,7 @@ def test_recover_leaves_live_leases_and_other_states_alone(store: SQLiteStore) -
     ]
 
 
-def test_recover_orphaned_warehouses_regardless_of_lease(store: SQLiteStore) -> None:
+def test_recover_orphaned_warehouses_regardless_of_lease(store: Store) -> None:
     mine = add(store, stmt(warehouse="duck"))
     lost_started = add(store, stmt(warehouse="duck", created_at=T0 + 1))
     lost_picked = add(store, stmt(warehouse="duck", created_at=T0 + 2))
@@ -499,13 +673,13 @@ def test_recover_orphaned_warehouses_regardless_of_lease(store: SQLiteStore) -> 
 
 
 # -- sessions -------------------------------------------------------------------------------------
-def test_new_session_is_recorded_with_its_statement(store: SQLiteStore) -> None:
+def test_new_session_is_recorded_with_its_statement(store: Store) -> None:
     sess = session(keep_alive=60)
     add(store, stmt(session_id=sess.id), new_session=sess)
     assert store.get_session(sess.id) == sess
 
 
-def test_busy_session_is_rejected(store: SQLiteStore) -> None:
+def test_busy_session_is_rejected(store: Store) -> None:
     sess = session()
     first = add(store, stmt(session_id=sess.id), new_session=sess)
     with pytest.raises(errors.SessionBusy) as info:
@@ -518,7 +692,7 @@ def test_busy_session_is_rejected(store: SQLiteStore) -> None:
     add(store, stmt(session_id=sess.id, created_at=T0 + 3))
 
 
-def test_session_not_found_cases(store: SQLiteStore) -> None:
+def test_session_not_found_cases(store: Store) -> None:
     with pytest.raises(errors.SessionNotFound):
         store.create_statement(stmt(session_id=str(uuid.uuid4())), now=T0)
 
@@ -534,7 +708,7 @@ def test_session_not_found_cases(store: SQLiteStore) -> None:
     add(store, stmt(session_id=sess.id, created_at=T0 + 59))  # still open just before
 
 
-def test_closed_session_is_not_found(store: SQLiteStore) -> None:
+def test_closed_session_is_not_found(store: Store) -> None:
     sess = session()
     first = add(store, stmt(session_id=sess.id), new_session=sess)
     store.request_cancel(first.id, T0)
@@ -548,7 +722,7 @@ def test_closed_session_is_not_found(store: SQLiteStore) -> None:
     assert again is not None and again.closed_at == T0 + 1
 
 
-def test_session_on_another_warehouse_is_invalid(store: SQLiteStore) -> None:
+def test_session_on_another_warehouse_is_invalid(store: Store) -> None:
     sess = session()
     first = add(store, stmt(session_id=sess.id), new_session=sess)
     store.request_cancel(first.id, T0)
@@ -556,7 +730,7 @@ def test_session_on_another_warehouse_is_invalid(store: SQLiteStore) -> None:
         store.create_statement(stmt(session_id=sess.id, warehouse="other"), now=T0 + 1)
 
 
-def test_session_expiry_is_extended_when_its_statement_ends(store: SQLiteStore) -> None:
+def test_session_expiry_is_extended_when_its_statement_ends(store: Store) -> None:
     sess = session(keep_alive=60)
     first = add(store, stmt(session_id=sess.id), new_session=sess)
     run_to_started(store, first)
@@ -571,7 +745,7 @@ def test_session_expiry_is_extended_when_its_statement_ends(store: SQLiteStore) 
     assert got is not None and got.expires_at == T0 + 660
 
 
-def test_expired_sessions_excludes_sessions_with_an_active_statement(store: SQLiteStore) -> None:
+def test_expired_sessions_excludes_sessions_with_an_active_statement(store: Store) -> None:
     idle, busy, fresh = session(keep_alive=10), session(keep_alive=10), session(keep_alive=1000)
     a = add(store, stmt(session_id=idle.id), new_session=idle)
     b = add(store, stmt(session_id=busy.id, created_at=T0 + 1), new_session=busy)
@@ -590,7 +764,7 @@ def test_expired_sessions_excludes_sessions_with_an_active_statement(store: SQLi
 
 
 # -- results --------------------------------------------------------------------------------------
-def test_results_expiry_listing_and_marking(store: SQLiteStore) -> None:
+def test_results_expiry_listing_and_marking(store: Store) -> None:
     parent = stmt(is_batch=True)
     add(store, parent, sub_statements=subs_of(parent, 2))
     plain, failed, running = (add(store, stmt(created_at=T0 + i)) for i in (1, 2, 3))
@@ -625,7 +799,7 @@ def test_results_expiry_listing_and_marking(store: SQLiteStore) -> None:
 
 
 # -- sessions of lost workers ---------------------------------------------------------------------
-def _session_owned_by(store: SQLiteStore, owner: str, warehouse: str = "default") -> str:
+def _session_owned_by(store: Store, owner: str, warehouse: str = "default") -> str:
     sess = session(warehouse=warehouse, keep_alive=3600)
     first = add(store, stmt(session_id=sess.id, warehouse=warehouse), new_session=sess)
     run_to_started(store, first, owner=owner)
@@ -636,7 +810,7 @@ def _session_owned_by(store: SQLiteStore, owner: str, warehouse: str = "default"
 
 
 def test_recover_orphaned_warehouse_closes_sessions_of_the_lost_worker(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     lost = _session_owned_by(store, "old", warehouse="duck")
     queued = add(store, stmt(session_id=lost, warehouse="duck", created_at=T0 + 1))
@@ -660,7 +834,7 @@ def test_recover_orphaned_warehouse_closes_sessions_of_the_lost_worker(
 
 
 def test_recover_expired_lease_closes_the_session_of_the_lost_statement(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     sid = _session_owned_by(store, "w1")
     running = add(store, stmt(session_id=sid, created_at=T0 + 1))
@@ -672,3 +846,48 @@ def test_recover_expired_lease_closes_the_session_of_the_lost_statement(
     # its connection died with its worker: the session takes no more statements
     with pytest.raises(errors.SessionNotFound):
         store.create_statement(stmt(session_id=sid), now=T0 + 100)
+
+
+# -- notifier transport ---------------------------------------------------------------------------
+class RecordingTransport:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.closed = 0
+
+    def send(self, channel: str, key: str) -> None:
+        self.log.append(f"sent {key}")
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_notifier_sends_publishes_to_its_transport_after_local_delivery() -> None:
+    notifier = Notifier()
+    order: list[str] = []
+    transport = RecordingTransport(order)
+    notifier.subscribe("work", lambda key: order.append(f"local {key}"))
+    notifier.publish("work", "before")  # no transport yet: local only
+    notifier.transport = transport
+    notifier.publish("work", "duck")
+    assert order == ["local before", "local duck", "sent duck"]
+    # what a transport delivers is local only: it is not sent back out
+    notifier.deliver("work", "remote")
+    assert order[-1] == "local remote"
+    notifier.close()
+    notifier.close()
+    assert transport.closed == 1 and notifier.transport is None
+    notifier.publish("work", "after")
+    assert order[-1] == "local after"
+
+
+def test_notifier_lists_the_keys_waited_on() -> None:
+    async def main() -> list[str]:
+        notifier = Notifier()
+        with (
+            notifier.waiter("statement", "a"),
+            notifier.waiter("statement", "b"),
+            notifier.waiter("cancel", "c"),
+        ):
+            return sorted(notifier.waited_keys("statement"))
+
+    assert asyncio.run(main()) == ["a", "b"]
