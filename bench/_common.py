@@ -47,9 +47,10 @@ def pct(values: list[float], p: float) -> float:
 class ServerProcess:
     """``sqltide serve`` in a subprocess on a temporary home and a free loopback port."""
 
-    def __init__(self, **env: str):
+    def __init__(self, role: str = "all", **env: str):
         self.home = Path(tempfile.mkdtemp(prefix="sqltide-bench-"))
         self.port = free_port()
+        self.role = role
         self.env = {**os.environ, "SQLTIDE_HOME": str(self.home), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -59,11 +60,23 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sqltide.cli", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "sqltide.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--role",
+                self.role,
+            ],
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
+        if self.role == "worker":  # no HTTP: give it a moment to connect and migrate
+            time.sleep(1.0)
+            return self
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -73,7 +86,8 @@ class ServerProcess:
                 time.sleep(0.05)
         else:
             raise RuntimeError("server did not start")
-        self.key = (self.home / "credentials").read_text().strip()
+        creds = self.home / "credentials"
+        self.key = creds.read_text().strip() if creds.exists() else ""
         return self
 
     def __exit__(self, *exc: object) -> None:

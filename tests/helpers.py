@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -41,17 +41,23 @@ def clean_env(**env: str) -> dict[str, str]:
 
 
 class ServeProcess:
-    """One ``sqltide serve`` subprocess on ``home``, its output (stdout + stderr) in ``log``."""
+    """One ``sqltide serve`` subprocess on ``home``, its output (stdout + stderr) in ``log``.
 
-    def __init__(self, home: Path, log: Path, env: Mapping[str, str]):
+    ``args`` go after ``serve --port N`` (e.g. ``["--role", "worker"]``).
+    """
+
+    def __init__(self, home: Path, log: Path, env: Mapping[str, str], args: Sequence[str] = ()):
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        full_env = clean_env(SQLTIDE_HOME=str(home), SQLTIDE_HEARTBEAT_SECONDS="0.2", **env)
+        # env may override the defaults (a heartbeat, even the home)
+        full_env = clean_env(
+            **{"SQLTIDE_HOME": str(home), "SQLTIDE_HEARTBEAT_SECONDS": "0.2", **env}
+        )
         self._out = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sqltide.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "sqltide.cli", "serve", "--port", str(self.port), *args],
             env=full_env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
