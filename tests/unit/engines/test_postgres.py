@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -769,10 +772,10 @@ def test_temp_tables_belong_to_their_connection(engine: PostgresEngine) -> None:
 
 # Seed 000's setup SQL (seed-systems.md §2.3) made PostgreSQL-compatible: Redshift's SORTKEY
 # is dropped, ROUND gets a numeric (PostgreSQL has no round(double precision, int)), and the
-# S3 COPY becomes an INSERT ... SELECT of generated trips: a server-side COPY FROM a file needs
-# a file the server process can read (not pytest's private tmp_path, nor any file when the
-# server runs elsewhere) and COPY FROM STDIN cannot run inside a procedure. Three trips a day
-# from 2015-01-01 to 2015-03-31, distances 1, 2, 3 miles and fares 5, 10, 15.
+# S3 COPY becomes a COPY from a local pipe-delimited file in the seed's layout. A server-side
+# COPY reads the file as the server's own user, so it is written to a folder the server can
+# read (the test's PostgreSQL runs on this machine). Three trips a day from 2015-01-01 to
+# 2015-03-31, distances 1, 2, 3 miles and fares 5, 10, 15.
 SEED_SETUP = """
 CREATE TABLE IF NOT EXISTS nyc_yellow_taxi
 (pickup_date DATE, pickup_datetime TIMESTAMP, dropoff_datetime TIMESTAMP, ratecode SMALLINT,
@@ -792,11 +795,7 @@ FROM nyc_yellow_taxi GROUP BY 1;
 CREATE OR REPLACE PROCEDURE run_elt_process() AS $$
 BEGIN
   truncate table nyc_yellow_taxi;
-  INSERT INTO nyc_yellow_taxi
-  SELECT d, d + interval '8 hours', d + interval '8 hours 20 minutes', 1, 1,
-         n, 5 * n, 5 * n + 1, 1, 'VTS'
-  FROM generate_series(DATE '2015-01-01', DATE '2015-03-31', interval '1 day') d,
-       generate_series(1, 3) n;
+  COPY nyc_yellow_taxi FROM '{trips_file}' delimiter '|';
   REFRESH MATERIALIZED VIEW nyc_yellow_taxi_volume_analysis;
 END;
 $$ LANGUAGE plpgsql;
@@ -809,10 +808,28 @@ SEED_TEARDOWN = (
 )
 
 
+def _seed_trips_file() -> str:
+    """The seed's pipe-delimited trips, in a folder the PostgreSQL server can read."""
+    folder = Path(tempfile.mkdtemp(prefix="sqltide-seed-"))
+    folder.chmod(0o755)
+    path = folder / "nyc_yellow_taxi_raw.psv"
+    day = dt.date(2015, 1, 1)
+    lines = []
+    while day <= dt.date(2015, 3, 31):
+        for n in (1, 2, 3):
+            lines.append(f"{day}|{day} 08:00:00|{day} 08:20:00|1|1|{n}|{5 * n}|{5 * n + 1}|1|VTS")
+        day += dt.timedelta(days=1)
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o644)
+    return str(path)
+
+
 def test_the_seed_elt_script_runs_statement_by_statement(
     engine: PostgresEngine, conn: PostgresConnection
 ) -> None:
-    statements = split_script(SEED_SETUP, dialect="postgres")
+    trips_file = _seed_trips_file()
+    script = SEED_SETUP.replace("{trips_file}", trips_file)
+    statements = split_script(script, dialect="postgres")
     assert [s.split()[0] for s in statements] == ["CREATE", "DROP", "CREATE", "CREATE", "CALL"]
     for sql in statements:
         result = conn.execute(sql)
@@ -836,6 +853,7 @@ def test_the_seed_elt_script_runs_statement_by_statement(
     for sql in split_script(SEED_TEARDOWN, dialect="postgres"):
         conn.execute(sql)
     assert engine.list_tables(None, "public", "nyc%") == []
+    shutil.rmtree(Path(trips_file).parent)
 
 
 def test_the_unmodified_seed_ddl_fails_where_redshift_differs(conn: PostgresConnection) -> None:
