@@ -12,13 +12,9 @@ When the listening connection drops, the thread reconnects with backoff and then
 every warehouse it has seen work for and every statement someone waits on, since their
 notifications may have passed while it was away.
 
-Wiring (``Runtime.build``)::
-
-    notifier = Notifier(settings.max_waiters)
-    if isinstance(store, PostgresStore):
-        notifier.transport = store.make_transport(notifier)
-    ...
-    notifier.close()  # on stop, before store.close(): stops the listener thread
+Wiring: ``Runtime.build`` sets ``notifier.transport = store.make_transport(notifier)`` (None
+for a store without one); ``Runtime.stop`` closes the notifier, which stops the listener
+thread, before it closes the store whose pool the transport sends through.
 """
 
 from __future__ import annotations
