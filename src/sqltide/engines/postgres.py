@@ -757,6 +757,15 @@ class PostgresEngine(Engine):
                 sqlstate=exc.sqlstate or "08001",
                 code="connection_error",
             ) from exc
+        if conn.info.server_version >= 140000:
+            # A worker killed mid-statement leaves its query running on the server until
+            # PostgreSQL notices the client is gone; ask it to check every second. Older
+            # servers (and Redshift) do not know the setting, hence the version check and
+            # the tolerance of a refusal.
+            try:
+                conn.execute("SET client_connection_check_interval = '1s'")
+            except psycopg.Error:
+                logger.debug("client_connection_check_interval refused", exc_info=True)
         if conn.info.parameter_status("IntervalStyle") not in (None, "postgres"):
             try:
                 conn.execute("SET IntervalStyle = postgres")  # the style _IntervalLoader reads
