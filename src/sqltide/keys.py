@@ -11,7 +11,9 @@ from .errors import Unauthorized, UnprocessableEntity
 from .store import ApiKeyRecord, Store
 
 PREFIX = "stk_"
-_PRINCIPAL = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+# ARN-like names (arn:aws:iam::123456789012:user/etl) are allowed, so rules written for the
+# Data API's events (which match on detail.principal) carry over.
+_PRINCIPAL = re.compile(r"^[A-Za-z0-9_.@:/+=,-]{1,256}$")
 
 
 def hash_key(key: str) -> str:
@@ -24,7 +26,7 @@ def create_key(
     """A new key for ``principal``; the plain key is returned once and never stored."""
     if not _PRINCIPAL.match(principal):
         raise UnprocessableEntity(
-            "principal may hold letters, digits and . _ @ - (1 to 128 characters)"
+            "principal may hold letters, digits and . _ @ : / + = , - (1 to 256 characters)"
         )
     key_id = secrets.token_hex(4)
     plain = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"

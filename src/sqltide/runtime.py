@@ -46,6 +46,7 @@ class Runtime:
         settings.home_dir.mkdir(parents=True, exist_ok=True)
         store = store_from_url(settings.store_url)
         store.migrate()
+        store.result_retention_seconds = settings.result_retention_seconds
         secret = bytes.fromhex(store.get_or_set_meta("secret", secrets.token_hex(32)))
         storage = storage_from_url(settings.storage_url, secret)
         notifier = Notifier(settings.max_waiters)

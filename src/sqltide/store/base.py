@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+from .events import EventRecord
 from .notify import Notifier, Transport
 from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementRecord
 
@@ -19,6 +20,8 @@ class Store(abc.ABC):
     url: str
     #: True when every call is quick local I/O, so async code may call it on its event loop.
     fast_calls: bool = False
+    #: How long results are kept (a statement status event says when they expire).
+    result_retention_seconds: float = 86_400.0
 
     @abc.abstractmethod
     def __init__(self, url: str) -> None: ...
@@ -98,7 +101,12 @@ class Store(abc.ABC):
     def finish_statement(
         self, statement_id: str, owner: str, fields: dict[str, object], now: float
     ) -> bool:
-        """Write a terminal state if ``owner`` still holds the lease; releases it."""
+        """Write a terminal state if ``owner`` still holds the lease; releases it.
+
+        A statement submitted ``with_event`` gets its status change event written in the same
+        transaction (so do the terminal changes :meth:`request_cancel` and
+        :meth:`recover_statements` make).
+        """
 
     @abc.abstractmethod
     def request_cancel(self, statement_id: str, now: float) -> StatementRecord:
@@ -134,6 +142,32 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def mark_results_expired(self, statement_ids: Sequence[str]) -> None: ...
+
+    # -- events ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_events(self, events: Sequence[EventRecord]) -> None:
+        """Record events (archive and outbox at once); an id already stored is left alone."""
+
+    @abc.abstractmethod
+    def list_events(
+        self,
+        principal: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> list[EventRecord]:
+        """A principal's events by time (oldest first), ``after`` a (time, id) cursor."""
+
+    @abc.abstractmethod
+    def claim_events(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[EventRecord]:
+        """Events not routed yet and not leased by a live router, oldest first."""
+
+    @abc.abstractmethod
+    def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None: ...
 
     # -- sessions --------------------------------------------------------------------------
     @abc.abstractmethod

@@ -45,6 +45,7 @@ from psycopg_pool import ConnectionPool, PoolClosed
 
 from .. import errors
 from .base import Store
+from .events import EventRecord, statement_event
 from .migrations import migration_files
 from .records import (
     ACTIVE,
@@ -601,6 +602,7 @@ class PostgresStore(Store):
             )
             if cur.rowcount > 0:
                 self._extend_session(cur, statement_id, now)
+                self._emit_statement_event(cur, statement_id, now)
                 return True
             if retried:  # finished by our own first attempt: the row holds exactly our fields
                 got = cur.execute(
@@ -610,6 +612,25 @@ class PostgresStore(Store):
             return False
 
         return self._call("finish_statement", run)
+
+    def _emit_statement_event(self, cur: Cursor, statement_id: str, now: float) -> None:
+        """The status change event of a statement that just ended, if it asked for one."""
+        row = cur.execute("SELECT * FROM statements WHERE id = %s", (statement_id,)).fetchone()
+        if row is None or not row["with_event"] or row["parent_id"] is not None:
+            return
+        rec = _statement(row)
+        if rec.status.is_terminal:
+            self._insert_events(cur, [statement_event(rec, now, self.result_retention_seconds)])
+
+    @staticmethod
+    def _insert_events(cur: Cursor, events: Sequence[EventRecord]) -> None:
+        cur.executemany(
+            "INSERT INTO events (id, principal, source, detail_type, time, body, depth, "
+            "created_at, routed_at) VALUES (%(id)s, %(principal)s, %(source)s, "
+            "%(detail_type)s, %(time)s, %(body)s, %(depth)s, %(created_at)s, %(routed_at)s) "
+            "ON CONFLICT (id) DO NOTHING",
+            [e.to_row() for e in events],
+        )
 
     @staticmethod
     def _extend_session(cur: Cursor, statement_id: str, now: float) -> None:
@@ -655,6 +676,7 @@ class PostgresStore(Store):
                     {"now": now, "id": statement_id, "error": json.dumps(error)},
                 )
                 self._extend_session(cur, statement_id, now)
+                self._emit_statement_event(cur, statement_id, now)
             else:
                 cur.execute(
                     "UPDATE statements SET cancel_requested = true, updated_at = %s WHERE id = %s",
@@ -740,6 +762,7 @@ class PostgresStore(Store):
                         args,
                     )
                     self._extend_session(cur, rec.id, now)
+                    self._emit_statement_event(cur, rec.id, now)
                     rec.status = StatementStatus(status)
                     rec.error = error
                 changed.append(rec)
@@ -786,6 +809,66 @@ class PostgresStore(Store):
                 "UPDATE statements SET result_expired = true, result_meta = NULL "
                 "WHERE id = ANY(%(ids)s) OR parent_id = ANY(%(ids)s)",
                 {"ids": ids},
+            ),
+        )
+
+    # -- events --------------------------------------------------------------------------------
+    def put_events(self, events: Sequence[EventRecord]) -> None:
+        if events:
+            # ON CONFLICT DO NOTHING makes a retry after a lost commit harmless
+            self._call("put_events", lambda cur, _: self._insert_events(cur, events))
+
+    def list_events(
+        self,
+        principal: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> list[EventRecord]:
+        where = ["principal = %(principal)s"]
+        params: dict[str, Any] = {"principal": principal, "limit": limit}
+        if start is not None:
+            where.append("time >= %(start)s")
+            params["start"] = start
+        if end is not None:
+            where.append("time < %(end)s")
+            params["end"] = end
+        if after is not None:
+            where.append("(time, id) > (%(cur_t)s, %(cur_id)s)")
+            params.update(cur_t=after[0], cur_id=after[1])
+        rows = self._read(
+            "list_events",
+            f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY time, id LIMIT %(limit)s",
+            params,
+        )
+        return [EventRecord.from_row(r) for r in rows]
+
+    def claim_events(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[EventRecord]:
+        def run(cur: Cursor, _retried: bool) -> list[EventRecord]:
+            rows = cur.execute(
+                "UPDATE events SET lease_owner = %(owner)s, lease_expires_at = %(until)s "
+                "WHERE id IN (SELECT id FROM events WHERE routed_at IS NULL "
+                "AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s) "
+                "ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT %(limit)s) RETURNING *",
+                {"owner": owner, "until": now + lease_seconds, "now": now, "limit": limit},
+            ).fetchall()
+            return sorted((EventRecord.from_row(r) for r in rows), key=lambda e: e.created_at)
+
+        return self._call("claim_events", run)
+
+    def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None:
+        if not event_ids:
+            return
+        self._call(
+            "mark_events_routed",
+            lambda cur, _: cur.execute(
+                "UPDATE events SET routed_at = %s, lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = ANY(%s)",
+                (now, list(event_ids)),
             ),
         )
 

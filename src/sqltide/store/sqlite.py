@@ -19,6 +19,7 @@ from typing import Any
 from .. import errors
 from ..urls import path_of
 from .base import Store
+from .events import EventRecord, statement_event
 from .migrations import migration_files
 from .records import (
     ACTIVE,
@@ -348,7 +349,26 @@ class SQLiteStore(Store):
             if cur.rowcount == 0:
                 return False
             self._extend_session(con, statement_id, now)
+            self._emit_statement_event(con, statement_id, now)
             return True
+
+    def _emit_statement_event(self, con: sqlite3.Connection, statement_id: str, now: float) -> None:
+        """The status change event of a statement that just ended, if it asked for one."""
+        row = con.execute("SELECT * FROM statements WHERE id = ?", (statement_id,)).fetchone()
+        if row is None or not row["with_event"] or row["parent_id"] is not None:
+            return
+        rec = _statement(row)
+        if rec.status.is_terminal:
+            self._insert_events(con, [statement_event(rec, now, self.result_retention_seconds)])
+
+    @staticmethod
+    def _insert_events(con: sqlite3.Connection, events: Sequence[EventRecord]) -> None:
+        con.executemany(
+            "INSERT INTO events (id, principal, source, detail_type, time, body, depth, "
+            "created_at, routed_at) VALUES (:id, :principal, :source, :detail_type, :time, "
+            ":body, :depth, :created_at, :routed_at) ON CONFLICT (id) DO NOTHING",
+            [e.to_row() for e in events],
+        )
 
     @staticmethod
     def _extend_session(con: sqlite3.Connection, statement_id: str, now: float) -> None:
@@ -385,6 +405,7 @@ class SQLiteStore(Store):
                     {"now": now, "id": statement_id, "error": json.dumps(error)},
                 )
                 self._extend_session(con, statement_id, now)
+                self._emit_statement_event(con, statement_id, now)
             else:
                 con.execute(
                     "UPDATE statements SET cancel_requested = 1, updated_at = ? WHERE id = ?",
@@ -457,6 +478,7 @@ class SQLiteStore(Store):
                         {"status": status, "now": now, "error": json.dumps(error), "id": rec.id},
                     )
                     self._extend_session(con, rec.id, now)
+                    self._emit_statement_event(con, rec.id, now)
                     rec.status = StatementStatus(status)
                     rec.error = error
                 changed.append(rec)
@@ -501,6 +523,62 @@ class SQLiteStore(Store):
                 f"WHERE id IN ({marks}) "
                 f"OR parent_id IN ({marks})",
                 (*statement_ids, *statement_ids),
+            )
+
+    # -- events --------------------------------------------------------------------------------
+    def put_events(self, events: Sequence[EventRecord]) -> None:
+        if events:
+            with self._write() as con:
+                self._insert_events(con, events)
+
+    def list_events(
+        self,
+        principal: str,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> list[EventRecord]:
+        where = ["principal = :principal"]
+        params: dict[str, Any] = {"principal": principal, "limit": limit}
+        if start is not None:
+            where.append("time >= :start")
+            params["start"] = start
+        if end is not None:
+            where.append("time < :end")
+            params["end"] = end
+        if after is not None:
+            where.append("(time > :cur_t OR (time = :cur_t AND id > :cur_id))")
+            params.update(cur_t=after[0], cur_id=after[1])
+        rows = self._read(
+            f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY time, id LIMIT :limit",
+            params,
+        )
+        return [EventRecord.from_row(r) for r in rows]
+
+    def claim_events(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[EventRecord]:
+        with self._write() as con:
+            rows = con.execute(
+                "UPDATE events SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
+                "  SELECT id FROM events WHERE routed_at IS NULL"
+                "  AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+                "  ORDER BY created_at LIMIT ?) RETURNING *",
+                (owner, now + lease_seconds, now, limit),
+            ).fetchall()
+        return sorted((EventRecord.from_row(r) for r in rows), key=lambda e: e.created_at)
+
+    def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None:
+        if not event_ids:
+            return
+        marks = ", ".join("?" * len(event_ids))
+        with self._write() as con:
+            con.execute(
+                f"UPDATE events SET routed_at = ?, lease_owner = NULL, lease_expires_at = NULL "
+                f"WHERE id IN ({marks})",
+                (now, *event_ids),
             )
 
     # -- sessions ------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Events as the store keeps them, and the statement status event of the Data API.
+
+An event is an EventBridge envelope (``version``, ``id``, ``detail-type``, ``source``,
+``account``, ``time``, ``region``, ``resources``, ``detail``). Statement status events have
+exactly the shape the Redshift Data API sends to EventBridge, so rules written for it match
+unchanged. They live here, below the statements service, because the store writes them in the
+same transaction as the state change that causes them (record first, act second), including
+changes the store decides itself (recovery of a lost worker's statement).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .records import StatementRecord
+
+#: EventBridge's account and region fields; sqltide has neither, so fixed, recognisable values.
+ACCOUNT = "000000000000"
+REGION = "local"
+STATEMENT_SOURCE = "aws.redshift-data"
+STATEMENT_DETAIL_TYPE = "Redshift Data Statement Status Change"
+MAX_EVENT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One event: its envelope (``body``) and where it is on its way through the bus."""
+
+    id: str
+    principal: str
+    source: str
+    detail_type: str
+    time: float
+    body: dict[str, Any]
+    created_at: float
+    #: How many rule hops led to this event (0: put by someone or emitted by sqltide).
+    depth: int = 0
+    routed_at: float | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "principal": self.principal,
+            "source": self.source,
+            "detail_type": self.detail_type,
+            "time": self.time,
+            "body": json.dumps(self.body, separators=(",", ":")),
+            "depth": self.depth,
+            "created_at": self.created_at,
+            "routed_at": self.routed_at,
+        }
+
+    @classmethod
+    def from_row(cls, row: Any) -> EventRecord:
+        return cls(
+            id=row["id"],
+            principal=row["principal"],
+            source=row["source"],
+            detail_type=row["detail_type"],
+            time=row["time"],
+            body=json.loads(row["body"]),
+            created_at=row["created_at"],
+            depth=row["depth"],
+            routed_at=row["routed_at"],
+        )
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def envelope(
+    *,
+    source: str,
+    detail_type: str,
+    detail: dict[str, Any],
+    time: float,
+    resources: list[str] | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    """An EventBridge-shaped envelope."""
+    return {
+        "version": "0",
+        "id": event_id or str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": iso(time),
+        "region": REGION,
+        "resources": list(resources or []),
+        "detail": detail,
+    }
+
+
+def statement_event(rec: StatementRecord, now: float, retention_seconds: float) -> EventRecord:
+    """The Data API's status change event for a statement that just ended.
+
+    Its id is derived from the statement's id, so writing it twice (a retried transaction)
+    cannot make two different events.
+    """
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:statement:{rec.id}:{rec.status.value}"))
+    ended = rec.ended_at if rec.ended_at is not None else now
+    body = envelope(
+        source=STATEMENT_SOURCE,
+        detail_type=STATEMENT_DETAIL_TYPE,
+        time=now,
+        event_id=event_id,
+        resources=[f"sqltide:warehouse/{rec.warehouse}"],
+        detail={
+            "principal": rec.principal,
+            "statementName": rec.statement_name or "",
+            "statementId": rec.id,
+            "redshiftQueryId": -1,
+            "state": rec.status.value,
+            "rows": rec.result_rows if rec.result_rows is not None else -1,
+            "expireAt": int(ended + retention_seconds),
+        },
+    )
+    return EventRecord(
+        id=event_id,
+        principal=rec.principal,
+        source=STATEMENT_SOURCE,
+        detail_type=STATEMENT_DETAIL_TYPE,
+        time=now,
+        body=body,
+        created_at=now,
+    )
