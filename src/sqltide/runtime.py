@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from .engines import Engine, engine_from_url
 from .errors import ConfigError
+from .events.bus import Bus
+from .events.service import EventService
+from .events.targets import TargetRunner
 from .settings import Settings
 from .statements.service import StatementService
 from .storage import Storage, storage_from_url
@@ -32,7 +35,9 @@ class Runtime:
     notifier: Notifier
     engines: dict[str, Engine]
     statements: StatementService
+    events: EventService | None = None
     worker: Worker | None = None
+    bus: Bus | None = None
     role: str = "all"
     clock: Callable[[], float] = time.time
     _started: bool = field(default=False, repr=False)
@@ -72,7 +77,34 @@ class Runtime:
             worker = Worker(
                 store, storage, notifier, {n: engines[n] for n in hosted}, settings, clock=clock
             )
-        return cls(settings, store, storage, notifier, engines, statements, worker, role, clock)
+        events = EventService(store, notifier, list(engines), clock=clock)
+        bus = None
+        if worker is not None:
+            runner = TargetRunner(
+                store, notifier, statements, smtp_url=settings.smtp_url, clock=clock
+            )
+            bus = Bus(
+                store,
+                notifier,
+                runner,
+                owner=worker.owner,
+                lease_seconds=settings.lease_seconds,
+                poll_seconds=settings.heartbeat_seconds,
+                clock=clock,
+            )
+        return cls(
+            settings,
+            store,
+            storage,
+            notifier,
+            engines,
+            statements,
+            events,
+            worker,
+            bus,
+            role,
+            clock,
+        )
 
     def start(self) -> None:
         """Open the warehouses this process hosts and start the worker."""
@@ -93,9 +125,13 @@ class Runtime:
             raise
         if self.worker is not None:
             self.worker.start()
+        if self.bus is not None:
+            self.bus.start()
         self._started = True
 
     def stop(self) -> None:
+        if self.bus is not None:
+            self.bus.stop()
         if self.worker is not None:
             self.worker.stop()
         for engine in self.engines.values():

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     #: An embedded DuckDB warehouse must be hosted by exactly one worker process.
     worker_warehouses: str = ""
 
+    #: SMTP server for e-mail subscriptions:
+    #: ``smtp://user:password@host:587?security=starttls&from=sqltide@example.com``.
+    smtp_url: str = ""
+
     host: str = "127.0.0.1"
     port: int = 8765
     #: Authentication is on unless this is set (for local experiments only).

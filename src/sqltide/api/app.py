@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..runtime import Runtime
-from . import catalog, errors, statements
+from . import catalog, errors, events, statements
 
 
 def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool = True) -> FastAPI:
@@ -38,6 +38,7 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
     app.add_middleware(errors.BodyLimit, limit=runtime.settings.max_body_bytes)
     app.include_router(statements.router)
     app.include_router(catalog.router)
+    app.include_router(events.router)
 
     @app.get("/health", tags=["service"], summary="Liveness")
     async def health() -> dict[str, Any]:

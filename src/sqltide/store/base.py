@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from typing import Any
 
-from .events import EventRecord
+from .events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord
 from .notify import Notifier, Transport
 from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementRecord
 
@@ -168,6 +169,88 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None: ...
+
+    # -- rules, topics, deliveries -------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_rule(self, rule: RuleRecord) -> bool:
+        """Create or replace the principal's rule of that name; True when it was new.
+
+        Replacing keeps ``created_at`` and ``last_fired_at`` of the stored rule.
+        """
+
+    @abc.abstractmethod
+    def get_rule(self, principal: str, name: str) -> RuleRecord | None: ...
+
+    @abc.abstractmethod
+    def list_rules(self, principal: str | None = None) -> list[RuleRecord]:
+        """The principal's rules by name (every principal's when None: the bus and scheduler)."""
+
+    @abc.abstractmethod
+    def delete_rule(self, principal: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def record_firing(
+        self, principal: str, name: str, fired_at: float, events: Sequence[EventRecord]
+    ) -> bool:
+        """Advance a schedule's ``last_fired_at`` to ``fired_at`` and write its events, in one
+        transaction, only if ``last_fired_at`` was still before it (two schedulers firing the
+        same moment: one wins). True for the winner."""
+
+    @abc.abstractmethod
+    def upsert_topic(self, topic: TopicRecord) -> bool: ...
+
+    @abc.abstractmethod
+    def get_topic(self, principal: str, name: str) -> TopicRecord | None: ...
+
+    @abc.abstractmethod
+    def list_topics(self, principal: str) -> list[TopicRecord]: ...
+
+    @abc.abstractmethod
+    def delete_topic(self, principal: str, name: str) -> bool: ...
+
+    @abc.abstractmethod
+    def route_event(
+        self, event_id: str, owner: str, deliveries: Sequence[DeliveryRecord], now: float
+    ) -> bool:
+        """Insert an event's deliveries (ids already stored are left alone) and mark it routed,
+        in one transaction, if ``owner`` still leases it."""
+
+    @abc.abstractmethod
+    def add_deliveries(self, deliveries: Sequence[DeliveryRecord]) -> None:
+        """Insert deliveries made by a delivery (a topic's fan-out to its subscriptions)."""
+
+    @abc.abstractmethod
+    def claim_deliveries(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[DeliveryRecord]:
+        """PENDING deliveries that are due and not leased by a live deliverer, oldest first."""
+
+    @abc.abstractmethod
+    def finish_delivery(
+        self,
+        delivery_id: str,
+        owner: str,
+        *,
+        status: str,
+        now: float,
+        next_attempt_at: float | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> bool:
+        """Record an attempt: DELIVERED, PENDING again (retry at ``next_attempt_at``) or DEAD.
+        Counts the attempt and releases the lease; False if ``owner`` lost it."""
+
+    @abc.abstractmethod
+    def get_delivery(self, delivery_id: str) -> DeliveryRecord | None: ...
+
+    @abc.abstractmethod
+    def list_deliveries(
+        self, principal: str, *, status: str | None = None, limit: int = 100
+    ) -> list[DeliveryRecord]:
+        """Newest first; ``status="DEAD"`` is the dead-letter list."""
+
+    @abc.abstractmethod
+    def redrive_delivery(self, principal: str, delivery_id: str, now: float) -> bool:
+        """A DEAD delivery back to PENDING, due now, its attempts reset."""
 
     # -- sessions --------------------------------------------------------------------------
     @abc.abstractmethod

@@ -129,3 +129,64 @@ def statement_event(rec: StatementRecord, now: float, retention_seconds: float) 
         body=body,
         created_at=now,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRecord:
+    """A rule: an event pattern or a schedule, a state, and up to five targets.
+
+    ``targets`` is a list of target specs (dicts: ``id``, ``kind`` and the kind's settings,
+    ``input``, ``retry_policy``), validated by the events service before they are stored.
+    """
+
+    principal: str
+    name: str
+    state: str  # ENABLED | DISABLED
+    targets: list[dict[str, Any]]
+    created_at: float
+    updated_at: float
+    description: str | None = None
+    event_pattern: dict[str, Any] | None = None
+    schedule: str | None = None
+    timezone: str = "UTC"
+    #: What a schedule does about firings missed while nothing ran: skip | latest | all.
+    missed_policy: str = "skip"
+    missed_window_seconds: float | None = None
+    #: The last firing recorded for a schedule (epoch seconds).
+    last_fired_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One event on its way to one target: the outbox row the deliverer works through.
+
+    Its id is derived from (event, rule, target), so routing the same event twice cannot make
+    two deliveries.
+    """
+
+    id: str
+    principal: str
+    event_id: str
+    rule_name: str
+    target_id: str
+    target: dict[str, Any]
+    payload: Any
+    status: str  # PENDING | DELIVERED | DEAD
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    updated_at: float
+    last_error: dict[str, Any] | None = None
+    delivered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    """A notification topic and its subscriptions (protocol, endpoint, filter policy)."""
+
+    principal: str
+    name: str
+    subscriptions: list[dict[str, Any]]
+    created_at: float
+    updated_at: float
+    display_name: str | None = None

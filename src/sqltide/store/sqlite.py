@@ -19,7 +19,7 @@ from typing import Any
 from .. import errors
 from ..urls import path_of
 from .base import Store
-from .events import EventRecord, statement_event
+from .events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord, statement_event
 from .migrations import migration_files
 from .records import (
     ACTIVE,
@@ -581,6 +581,193 @@ class SQLiteStore(Store):
                 (now, *event_ids),
             )
 
+    # -- rules, topics, deliveries -------------------------------------------------------------
+    def upsert_rule(self, rule: RuleRecord) -> bool:
+        row = _rule_row(rule)
+        with self._write() as con:
+            old = con.execute(
+                "SELECT created_at, last_fired_at FROM rules WHERE principal = ? AND name = ?",
+                (rule.principal, rule.name),
+            ).fetchone()
+            if old is not None:
+                row.update(created_at=old["created_at"], last_fired_at=old["last_fired_at"])
+            con.execute(
+                f"INSERT OR REPLACE INTO rules ({', '.join(row)}) "
+                f"VALUES ({', '.join(':' + k for k in row)})",
+                row,
+            )
+            return old is None
+
+    def get_rule(self, principal: str, name: str) -> RuleRecord | None:
+        rows = self._read("SELECT * FROM rules WHERE principal = ? AND name = ?", (principal, name))
+        return _rule(rows[0]) if rows else None
+
+    def list_rules(self, principal: str | None = None) -> list[RuleRecord]:
+        if principal is None:
+            rows = self._read("SELECT * FROM rules ORDER BY principal, name")
+        else:
+            rows = self._read("SELECT * FROM rules WHERE principal = ? ORDER BY name", (principal,))
+        return [_rule(r) for r in rows]
+
+    def delete_rule(self, principal: str, name: str) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "DELETE FROM rules WHERE principal = ? AND name = ?", (principal, name)
+            )
+            return cur.rowcount > 0
+
+    def record_firing(
+        self, principal: str, name: str, fired_at: float, events: Sequence[EventRecord]
+    ) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE rules SET last_fired_at = ? WHERE principal = ? AND name = ? "
+                "AND (last_fired_at IS NULL OR last_fired_at < ?)",
+                (fired_at, principal, name, fired_at),
+            )
+            if cur.rowcount == 0:
+                return False
+            self._insert_events(con, events)
+            return True
+
+    def upsert_topic(self, topic: TopicRecord) -> bool:
+        row = {
+            "principal": topic.principal,
+            "name": topic.name,
+            "display_name": topic.display_name,
+            "subscriptions": _dumps(topic.subscriptions),
+            "created_at": topic.created_at,
+            "updated_at": topic.updated_at,
+        }
+        with self._write() as con:
+            old = con.execute(
+                "SELECT created_at FROM topics WHERE principal = ? AND name = ?",
+                (topic.principal, topic.name),
+            ).fetchone()
+            if old is not None:
+                row["created_at"] = old["created_at"]
+            con.execute(
+                f"INSERT OR REPLACE INTO topics ({', '.join(row)}) "
+                f"VALUES ({', '.join(':' + k for k in row)})",
+                row,
+            )
+            return old is None
+
+    def get_topic(self, principal: str, name: str) -> TopicRecord | None:
+        rows = self._read(
+            "SELECT * FROM topics WHERE principal = ? AND name = ?", (principal, name)
+        )
+        return _topic(rows[0]) if rows else None
+
+    def list_topics(self, principal: str) -> list[TopicRecord]:
+        rows = self._read("SELECT * FROM topics WHERE principal = ? ORDER BY name", (principal,))
+        return [_topic(r) for r in rows]
+
+    def delete_topic(self, principal: str, name: str) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "DELETE FROM topics WHERE principal = ? AND name = ?", (principal, name)
+            )
+            return cur.rowcount > 0
+
+    @staticmethod
+    def _insert_deliveries(con: sqlite3.Connection, deliveries: Sequence[DeliveryRecord]) -> None:
+        con.executemany(
+            "INSERT INTO deliveries (id, principal, event_id, rule_name, target_id, target, "
+            "payload, status, attempts, next_attempt_at, last_error, delivered_at, created_at, "
+            "updated_at) VALUES (:id, :principal, :event_id, :rule_name, :target_id, :target, "
+            ":payload, :status, :attempts, :next_attempt_at, :last_error, :delivered_at, "
+            ":created_at, :updated_at) ON CONFLICT (id) DO NOTHING",
+            [_delivery_row(d) for d in deliveries],
+        )
+
+    def route_event(
+        self, event_id: str, owner: str, deliveries: Sequence[DeliveryRecord], now: float
+    ) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE events SET routed_at = ?, lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = ? AND lease_owner = ? AND routed_at IS NULL",
+                (now, event_id, owner),
+            )
+            if cur.rowcount == 0:
+                return False
+            self._insert_deliveries(con, deliveries)
+            return True
+
+    def add_deliveries(self, deliveries: Sequence[DeliveryRecord]) -> None:
+        if deliveries:
+            with self._write() as con:
+                self._insert_deliveries(con, deliveries)
+
+    def claim_deliveries(
+        self, owner: str, limit: int, lease_seconds: float, now: float
+    ) -> list[DeliveryRecord]:
+        with self._write() as con:
+            rows = con.execute(
+                "UPDATE deliveries SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
+                "  SELECT id FROM deliveries WHERE status = 'PENDING' AND next_attempt_at <= ?"
+                "  AND (lease_expires_at IS NULL OR lease_expires_at < ?)"
+                "  ORDER BY next_attempt_at LIMIT ?) RETURNING *",
+                (owner, now + lease_seconds, now, now, limit),
+            ).fetchall()
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.next_attempt_at)
+
+    def finish_delivery(
+        self,
+        delivery_id: str,
+        owner: str,
+        *,
+        status: str,
+        now: float,
+        next_attempt_at: float | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE deliveries SET status = :status, attempts = attempts + 1, "
+                "next_attempt_at = COALESCE(:next, next_attempt_at), last_error = :error, "
+                "delivered_at = CASE WHEN :status = 'DELIVERED' THEN :now ELSE delivered_at END, "
+                "updated_at = :now, lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = :id AND lease_owner = :owner",
+                {
+                    "status": status,
+                    "next": next_attempt_at,
+                    "error": None if error is None else _dumps(error),
+                    "now": now,
+                    "id": delivery_id,
+                    "owner": owner,
+                },
+            )
+            return cur.rowcount > 0
+
+    def get_delivery(self, delivery_id: str) -> DeliveryRecord | None:
+        rows = self._read("SELECT * FROM deliveries WHERE id = ?", (delivery_id,))
+        return _delivery(rows[0]) if rows else None
+
+    def list_deliveries(
+        self, principal: str, *, status: str | None = None, limit: int = 100
+    ) -> list[DeliveryRecord]:
+        where, args = "principal = ?", [principal]
+        if status is not None:
+            where += " AND status = ?"
+            args.append(status)
+        rows = self._read(
+            f"SELECT * FROM deliveries WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [_delivery(r) for r in rows]
+
+    def redrive_delivery(self, principal: str, delivery_id: str, now: float) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE deliveries SET status = 'PENDING', attempts = 0, next_attempt_at = ?, "
+                "last_error = NULL, updated_at = ? "
+                "WHERE id = ? AND principal = ? AND status = 'DEAD'",
+                (now, now, delivery_id, principal),
+            )
+            return cur.rowcount > 0
+
     # -- sessions ------------------------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionRecord | None:
         rows = self._read("SELECT * FROM sessions WHERE id = ?", (session_id,))
@@ -601,6 +788,72 @@ class SQLiteStore(Store):
                 "UPDATE sessions SET closed_at = ? WHERE id = ? AND closed_at IS NULL",
                 (now, session_id),
             )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _rule_row(rule: RuleRecord) -> dict[str, Any]:
+    return {
+        "principal": rule.principal,
+        "name": rule.name,
+        "description": rule.description,
+        "event_pattern": None if rule.event_pattern is None else _dumps(rule.event_pattern),
+        "schedule": rule.schedule,
+        "timezone": rule.timezone,
+        "state": rule.state,
+        "targets": _dumps(rule.targets),
+        "missed_policy": rule.missed_policy,
+        "missed_window_seconds": rule.missed_window_seconds,
+        "last_fired_at": rule.last_fired_at,
+        "created_at": rule.created_at,
+        "updated_at": rule.updated_at,
+    }
+
+
+def _rule(row: sqlite3.Row) -> RuleRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 (Row iterates values)
+    data["targets"] = json.loads(data["targets"])
+    if data["event_pattern"] is not None:
+        data["event_pattern"] = json.loads(data["event_pattern"])
+    return RuleRecord(**data)
+
+
+def _topic(row: sqlite3.Row) -> TopicRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 (Row iterates values)
+    data["subscriptions"] = json.loads(data["subscriptions"])
+    return TopicRecord(**data)
+
+
+def _delivery_row(d: DeliveryRecord) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "principal": d.principal,
+        "event_id": d.event_id,
+        "rule_name": d.rule_name,
+        "target_id": d.target_id,
+        "target": _dumps(d.target),
+        "payload": _dumps(d.payload),
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at,
+        "last_error": None if d.last_error is None else _dumps(d.last_error),
+        "delivered_at": d.delivered_at,
+        "created_at": d.created_at,
+        "updated_at": d.updated_at,
+    }
+
+
+def _delivery(row: sqlite3.Row) -> DeliveryRecord:
+    data = {k: row[k] for k in row.keys()}  # noqa: SIM118 (Row iterates values)
+    for key in ("lease_owner", "lease_expires_at"):
+        data.pop(key, None)
+    data["target"] = json.loads(data["target"])
+    data["payload"] = json.loads(data["payload"])
+    if data["last_error"] is not None:
+        data["last_error"] = json.loads(data["last_error"])
+    return DeliveryRecord(**data)
 
 
 def _encode_fields(fields: dict[str, object]) -> dict[str, object]:

@@ -218,6 +218,8 @@ class Worker:
         if not ok:
             logger.warning("statement %s: lease lost before it ended; result discarded", rec.id)
         self.notifier.publish("statement", rec.id)
+        if ok and rec.with_event:  # the store wrote its status event: wake the router
+            self.notifier.publish("events", rec.principal)
 
     # -- heartbeats, recovery, sweeping --------------------------------------------------------
     def _heartbeat_loop(self) -> None:

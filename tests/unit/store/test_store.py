@@ -253,7 +253,16 @@ def test_fresh_postgres_schema_equals_all_migrations_applied() -> None:
         fresh = _pg_schema(fresh_url)
         assert fresh == _pg_schema(manual_url)
     tables = {row[0] for row in fresh["columns"]}
-    assert tables == {"statements", "sessions", "api_keys", "sqltide_meta", "events"}
+    assert tables == {
+        "statements",
+        "sessions",
+        "api_keys",
+        "sqltide_meta",
+        "events",
+        "rules",
+        "topics",
+        "deliveries",
+    }
 
 
 def test_both_stores_have_the_same_columns_and_indexes(tmp_path: Path) -> None:

@@ -1,0 +1,211 @@
+"""``/v1/events``, ``/v1/rules``, ``/v1/topics``, ``/v1/deliveries``: the event bus's faces."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from .. import errors
+from ..events.service import EventService
+from ..store.events import DeliveryRecord, RuleRecord, TopicRecord
+from .auth import Caller, caller
+from .calls import call
+from .responses import JSONResponse
+from .schemas import ERROR_RESPONSES
+from .views import iso, parse_iso
+
+router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def _events(request: Request) -> EventService:
+    service = request.app.state.runtime.events
+    assert service is not None
+    return service
+
+
+def rule_dict(rule: RuleRecord) -> dict[str, Any]:
+    return {
+        "name": rule.name,
+        "description": rule.description,
+        "state": rule.state,
+        "event_pattern": rule.event_pattern,
+        "schedule": rule.schedule,
+        "timezone": rule.timezone,
+        "missed_policy": rule.missed_policy,
+        "missed_window_seconds": rule.missed_window_seconds,
+        "targets": [_public_target(t) for t in rule.targets],
+        "last_fired_at": iso(rule.last_fired_at),
+        "created_at": iso(rule.created_at),
+        "updated_at": iso(rule.updated_at),
+    }
+
+
+def _public_target(target: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in target.items() if not k.startswith("_")}
+    if out.get("secret"):
+        out["secret"] = "***"
+    return out
+
+
+def topic_dict(topic: TopicRecord) -> dict[str, Any]:
+    return {
+        "name": topic.name,
+        "display_name": topic.display_name,
+        "subscriptions": [_public_target(s) for s in topic.subscriptions],
+        "created_at": iso(topic.created_at),
+        "updated_at": iso(topic.updated_at),
+    }
+
+
+def delivery_dict(d: DeliveryRecord) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "rule": d.rule_name,
+        "target": d.target_id,
+        "status": d.status,
+        "attempts": d.attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == "PENDING" else None,
+        "last_error": d.last_error,
+        "payload": d.payload,
+        "created_at": iso(d.created_at),
+        "updated_at": iso(d.updated_at),
+        "delivered_at": iso(d.delivered_at),
+    }
+
+
+# -- events ----------------------------------------------------------------------------------
+@router.post("/v1/events", summary="Put events (1 to 10), like EventBridge's PutEvents")
+async def put_events(
+    request: Request, who: CallerDep, body: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    entries = body.get("entries")
+    if not isinstance(entries, list):
+        raise errors.UnprocessableEntity("body needs entries: a list of 1 to 10 events")
+    results = await call(request, _events(request).put_events, who.principal, entries)
+    failed = sum(1 for r in results if "error_code" in r)
+    return JSONResponse({"failed_entry_count": failed, "entries": results})
+
+
+@router.get("/v1/events", summary="The event archive, oldest first")
+async def list_events(
+    request: Request,
+    who: CallerDep,
+    start: str | None = None,
+    end: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+    next_token: str | None = None,
+) -> JSONResponse:
+    try:
+        t0 = parse_iso(start) if start else None
+        t1 = parse_iso(end) if end else None
+    except ValueError as exc:
+        raise errors.UnprocessableEntity(f"start/end must be ISO 8601 times: {exc}") from exc
+    after = _decode_cursor(next_token) if next_token else None
+    found = await call(
+        request,
+        lambda: _events(request).list_events(
+            who.principal, start=t0, end=t1, limit=max_results + 1, after=after
+        ),
+    )
+    token = None
+    if len(found) > max_results:
+        found = found[:max_results]
+        token = base64.urlsafe_b64encode(
+            json.dumps([found[-1].time, found[-1].id]).encode()
+        ).decode()
+    return JSONResponse({"events": [e.body for e in found], "next_token": token})
+
+
+def _decode_cursor(token: str) -> tuple[float, str]:
+    try:
+        t, event_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return float(t), str(event_id)
+    except (ValueError, TypeError) as exc:
+        raise errors.InvalidNextToken(details={"reason": "malformed"}) from exc
+
+
+# -- rules -----------------------------------------------------------------------------------
+@router.put("/v1/rules/{name}", summary="Create or replace a rule")
+async def put_rule(
+    name: str, request: Request, who: CallerDep, body: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    spec = {**body, "name": name}
+    rule, created = await run_in_threadpool(_events(request).put_rule, who.principal, spec)
+    request.app.state.runtime.notifier.publish("rules", who.principal)
+    return JSONResponse(rule_dict(rule), status_code=201 if created else 200)
+
+
+@router.get("/v1/rules", summary="List your rules")
+async def list_rules(request: Request, who: CallerDep) -> JSONResponse:
+    rules = await call(request, _events(request).list_rules, who.principal)
+    return JSONResponse({"rules": [rule_dict(r) for r in rules]})
+
+
+@router.get("/v1/rules/{name}", summary="Describe a rule")
+async def get_rule(name: str, request: Request, who: CallerDep) -> JSONResponse:
+    return JSONResponse(
+        rule_dict(await call(request, _events(request).get_rule, who.principal, name))
+    )
+
+
+@router.delete("/v1/rules/{name}", status_code=204, summary="Delete a rule")
+async def delete_rule(name: str, request: Request, who: CallerDep) -> None:
+    await call(request, _events(request).delete_rule, who.principal, name)
+    request.app.state.runtime.notifier.publish("rules", who.principal)
+
+
+# -- topics ----------------------------------------------------------------------------------
+@router.put("/v1/topics/{name}", summary="Create or replace a topic and its subscriptions")
+async def put_topic(
+    name: str, request: Request, who: CallerDep, body: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    topic, created = await run_in_threadpool(
+        _events(request).put_topic, who.principal, {**body, "name": name}
+    )
+    return JSONResponse(topic_dict(topic), status_code=201 if created else 200)
+
+
+@router.get("/v1/topics", summary="List your topics")
+async def list_topics(request: Request, who: CallerDep) -> JSONResponse:
+    topics = await call(request, _events(request).list_topics, who.principal)
+    return JSONResponse({"topics": [topic_dict(t) for t in topics]})
+
+
+@router.get("/v1/topics/{name}", summary="Describe a topic")
+async def get_topic(name: str, request: Request, who: CallerDep) -> JSONResponse:
+    return JSONResponse(
+        topic_dict(await call(request, _events(request).get_topic, who.principal, name))
+    )
+
+
+@router.delete("/v1/topics/{name}", status_code=204, summary="Delete a topic")
+async def delete_topic(name: str, request: Request, who: CallerDep) -> None:
+    await call(request, _events(request).delete_topic, who.principal, name)
+
+
+# -- deliveries ------------------------------------------------------------------------------
+@router.get("/v1/deliveries", summary="Deliveries, newest first (status=DEAD: dead letters)")
+async def list_deliveries(
+    request: Request,
+    who: CallerDep,
+    status: str | None = None,
+    max_results: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    if status is not None and status not in ("PENDING", "DELIVERED", "DEAD"):
+        raise errors.UnprocessableEntity("status must be PENDING, DELIVERED or DEAD")
+    found = await call(
+        request, _events(request).list_deliveries, who.principal, status, max_results
+    )
+    return JSONResponse({"deliveries": [delivery_dict(d) for d in found]})
+
+
+@router.post("/v1/deliveries/{delivery_id}/redrive", summary="Send a dead letter again")
+async def redrive(delivery_id: str, request: Request, who: CallerDep) -> JSONResponse:
+    d = await call(request, _events(request).redrive, who.principal, delivery_id)
+    return JSONResponse(delivery_dict(d))

@@ -1,0 +1,1 @@
+"""Events and schedules: rules that fire on Amazon EventBridge-style schedule expressions."""

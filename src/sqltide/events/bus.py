@@ -1,0 +1,239 @@
+"""The event bus: routes recorded events to rules, and delivers to targets at least once.
+
+Two loops, run by workers:
+
+- The router claims events not yet routed (the outbox), matches each against the enabled rules
+  of its principal and writes one delivery per matching target; writing the deliveries and
+  marking the event routed is one transaction, and delivery ids are derived from (event, rule,
+  target), so routing twice cannot deliver twice.
+- The deliverer claims due deliveries under a lease and runs them. A failure worth retrying is
+  tried again with exponential backoff and full jitter until the target's retry policy runs out
+  (attempts or age); then, or at once for a failure that cannot succeed, the delivery is DEAD:
+  listed as a dead letter, redrivable, and announced as a ``Delivery Failed`` event.
+
+An event put by a rule's target is one hop deeper than the event that caused it; past
+``MAX_DEPTH`` hops a delivery is dead-lettered with reason ``loop``, so a rule whose target puts
+events it matches again cannot loop forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..store import Store
+from ..store.events import DeliveryRecord, EventRecord, RuleRecord
+from ..store.notify import Notifier
+from .inputs import render_input
+from .targets import TargetFailure, TargetRunner
+
+logger = logging.getLogger(__name__)
+
+MAX_DEPTH = 8
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 300.0
+EVENTS_SOURCE = "sqltide.events"
+
+
+def delivery_id(event_id: str, rule_name: str, target_id: str) -> str:
+    return str(
+        uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:delivery:{event_id}:{rule_name}:{target_id}")
+    )
+
+
+def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
+    """Full jitter: a random wait up to min(cap, base * 2^attempts)."""
+    return rng() * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempts)
+
+
+class _CompiledRules:
+    """Each principal's enabled event-pattern rules, compiled once per change."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._cache: dict[str, tuple[float, list[tuple[RuleRecord, Any]]]] = {}
+        self._ttl = 1.0
+
+    def for_principal(self, principal: str, now: float) -> list[tuple[RuleRecord, Any]]:
+        hit = self._cache.get(principal)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        from .patterns import compile_pattern
+
+        compiled = [
+            (rule, compile_pattern(rule.event_pattern))
+            for rule in self.store.list_rules(principal)
+            if rule.state == "ENABLED" and rule.event_pattern is not None
+        ]
+        self._cache[principal] = (now + self._ttl, compiled)
+        return compiled
+
+    def invalidate(self, principal: str) -> None:
+        self._cache.pop(principal, None)
+
+
+class Bus:
+    """The router and the deliverer of one process."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        targets: TargetRunner,
+        *,
+        owner: str,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.notifier = notifier
+        self.targets = targets
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.concurrency = concurrency
+        self.clock = clock
+        self.rules = _CompiledRules(store)
+        self._stop = threading.Event()
+        self._route_wake = threading.Event()
+        self._deliver_wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        notifier.subscribe("events", lambda _k: self._route_wake.set())
+        notifier.subscribe("deliveries", lambda _k: self._deliver_wake.set())
+        notifier.subscribe("rules", self.rules.invalidate)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        loops = [(self._route_loop, "sqltide-router")] + [
+            (self._deliver_loop, f"sqltide-deliver-{n}") for n in range(self.concurrency)
+        ]
+        for target, name in loops:
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._route_wake.set()
+        self._deliver_wake.set()
+        for t in self._threads:
+            t.join(timeout)
+
+    # -- routing -------------------------------------------------------------------------------
+    def _route_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                routed = self.route_once()
+            except Exception:
+                logger.exception("routing events failed; retrying")
+                routed = 0
+            if not routed:
+                self._route_wake.wait(self.poll_seconds)
+                self._route_wake.clear()
+
+    def route_once(self, limit: int = 100) -> int:
+        """Route up to ``limit`` events; returns how many were claimed."""
+        now = self.clock()
+        events = self.store.claim_events(self.owner, limit, self.lease_seconds, now)
+        made = 0
+        for event in events:
+            deliveries = self.deliveries_for(event, now)
+            if self.store.route_event(event.id, self.owner, deliveries, now):
+                made += len(deliveries)
+        if made:
+            self.notifier.publish("deliveries", "")
+        return len(events)
+
+    def deliveries_for(self, event: EventRecord, now: float) -> list[DeliveryRecord]:
+        out = []
+        for rule, pattern in self.rules.for_principal(event.principal, now):
+            if not pattern.matches(event.body):
+                continue
+            for target in rule.targets:
+                out.append(
+                    DeliveryRecord(
+                        id=delivery_id(event.id, rule.name, target["id"]),
+                        principal=event.principal,
+                        event_id=event.id,
+                        rule_name=rule.name,
+                        target_id=target["id"],
+                        target={**target, "_depth": event.depth},
+                        payload=render_input(target, event.body, rule.name),
+                        status="PENDING",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        return out
+
+    # -- delivering ----------------------------------------------------------------------------
+    def _deliver_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.deliver_once(limit=1)
+            except Exception:
+                logger.exception("delivering failed; retrying")
+                done = 0
+            if not done:
+                self._deliver_wake.wait(self.poll_seconds)
+                self._deliver_wake.clear()
+
+    def deliver_once(self, limit: int = 10) -> int:
+        """Run up to ``limit`` due deliveries; returns how many were claimed."""
+        claimed = self.store.claim_deliveries(self.owner, limit, self.lease_seconds, self.clock())
+        for delivery in claimed:
+            self._deliver(delivery)
+        return len(claimed)
+
+    def _deliver(self, d: DeliveryRecord) -> None:
+        depth = int(d.target.get("_depth", 0))
+        try:
+            if depth >= MAX_DEPTH:
+                raise TargetFailure(
+                    "loop",
+                    f"this event is {depth} rule hops from the event that started the chain; "
+                    f"stopped at {MAX_DEPTH} (does a rule's target put events the rule matches?)",
+                    retryable=False,
+                )
+            self.targets.run(d)
+        except TargetFailure as exc:
+            self._failed(d, exc)
+            return
+        except Exception as exc:  # a bug in a target runner: retry, it may be transient
+            logger.exception("delivery %s: unexpected failure", d.id)
+            self._failed(d, TargetFailure("internal_error", f"{type(exc).__name__}: {exc}", True))
+            return
+        now = self.clock()
+        self.store.finish_delivery(d.id, self.owner, status="DELIVERED", now=now)
+
+    def _failed(self, d: DeliveryRecord, exc: TargetFailure) -> None:
+        now = self.clock()
+        policy = d.target.get("retry_policy", {})
+        max_attempts = int(policy.get("maximum_retry_attempts", 185))
+        max_age = float(policy.get("maximum_event_age_seconds", 86_400))
+        error = {"code": exc.code, "message": exc.message, "attempt": d.attempts + 1}
+        retry_at = now + backoff(d.attempts)
+        if exc.retryable and d.attempts < max_attempts and retry_at - d.created_at <= max_age:
+            self.store.finish_delivery(
+                d.id, self.owner, status="PENDING", now=now, next_attempt_at=retry_at, error=error
+            )
+            return
+        error["dead_reason"] = (
+            exc.code
+            if not exc.retryable
+            else "retry_attempts_exhausted"
+            if d.attempts >= max_attempts
+            else "event_too_old"
+        )
+        if self.store.finish_delivery(d.id, self.owner, status="DEAD", now=now, error=error):
+            logger.warning("delivery %s dead-lettered: %s", d.id, error)
+            self.targets.announce_failure(d, error, now)

@@ -1,0 +1,276 @@
+"""Running one delivery: what each kind of target does with its input.
+
+| kind | what a delivery does | succeeds when |
+|---|---|---|
+| ``sql`` | submits the target's SQL (statement or batch) as the rule's principal, with the delivery id as client token, so a redelivery gives back the same statement | the statement is recorded |
+| ``webhook`` | POSTs the input as JSON, signed (``Sqltide-Signature``) when the target has a secret | the endpoint answers 2xx |
+| ``topic`` | fans out to each subscription whose filter policy matches, one delivery each | the fan-out is recorded |
+| ``subscription`` | (made by a topic) e-mail over SMTP, webhook, or Amazon SNS | the other side accepts it |
+| ``event`` | puts the input as a new event, one hop deeper | the event is recorded |
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ..statements.requests import StatementRequest
+from ..statements.service import StatementService
+from ..store import Store
+from ..store.events import DeliveryRecord, EventRecord, envelope
+from ..store.notify import Notifier
+
+
+class TargetFailure(Exception):
+    """A delivery attempt failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, code: str, message: str, retryable: bool):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+def _from_delivery_error(exc: Exception) -> TargetFailure:
+    return TargetFailure(
+        getattr(exc, "code", "delivery_error"),
+        getattr(exc, "message", str(exc)),
+        bool(getattr(exc, "retryable", True)),
+    )
+
+
+def message_parts(payload: Any, default_subject: str) -> tuple[str, str, dict[str, Any]]:
+    """(subject, body, attributes) of a notification built from a target's input."""
+    if isinstance(payload, dict) and ("body" in payload or "message" in payload):
+        body = payload.get("body", payload.get("message"))
+        subject = str(payload.get("subject") or default_subject)
+        attributes = payload.get("attributes") or {}
+    else:
+        body, subject, attributes = payload, default_subject, {}
+    if not isinstance(body, str):
+        body = json.dumps(body, indent=2, sort_keys=True)
+    return subject, body, attributes if isinstance(attributes, dict) else {}
+
+
+class TargetRunner:
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        statements: StatementService,
+        *,
+        smtp_url: str = "",
+        clock: Callable[[], float],
+    ):
+        self.store = store
+        self.notifier = notifier
+        self.statements = statements
+        self.smtp_url = smtp_url
+        self.clock = clock
+
+    def run(self, d: DeliveryRecord) -> None:
+        kind = d.target.get("kind")
+        handler = getattr(self, f"_run_{kind}", None)
+        if handler is None:
+            raise TargetFailure("unknown_target", f"no target kind {kind!r}", retryable=False)
+        handler(d)
+
+    # -- kinds ---------------------------------------------------------------------------------
+    def _run_sql(self, d: DeliveryRecord) -> None:
+        from .. import errors
+
+        t = d.target
+        sqls = tuple(t.get("sqls") or [t["sql"]])
+        batch = len(sqls) > 1 or bool(t.get("sqls"))
+        req = StatementRequest(
+            sqls=sqls,
+            is_batch=batch,
+            parameters=t.get("parameters"),
+            statement_name=t.get("statement_name") or f"rule:{d.rule_name}",
+            client_token=d.id,
+            with_event=bool(t.get("with_event", False)),
+            warehouse=t.get("warehouse"),
+            batch_mode=t.get("mode", "transaction"),
+        )
+        try:
+            self.statements.submit(d.principal, req)
+        except errors.TooManyRequests as exc:
+            raise TargetFailure(exc.code, exc.message, retryable=True) from exc
+        except errors.SqltideError as exc:
+            raise TargetFailure(exc.code, exc.message, retryable=False) from exc
+
+    def _run_webhook(self, d: DeliveryRecord) -> None:
+        from ..notify.delivery import DeliveryError
+        from ..notify.webhook import send_webhook
+
+        t = d.target
+        try:
+            send_webhook(
+                t["url"],
+                d.payload,
+                secret=t.get("secret"),
+                timeout=float(t.get("timeout_seconds", 10)),
+                headers={"Sqltide-Delivery-Id": d.id, **(t.get("headers") or {})},
+            )
+        except DeliveryError as exc:
+            raise _from_delivery_error(exc) from exc
+
+    def _run_topic(self, d: DeliveryRecord) -> None:
+        from ..notify.filters import compile_filter_policy
+
+        topic = self.store.get_topic(d.principal, d.target["topic"])
+        if topic is None:
+            raise TargetFailure(
+                "topic_not_found", f"topic {d.target['topic']!r} no longer exists", False
+            )
+        subject, body, attributes = message_parts(d.payload, f"sqltide: {d.rule_name}")
+        now = self.clock()
+        fan_out = []
+        for sub in topic.subscriptions:
+            policy = sub.get("filter_policy")
+            if policy is not None and not compile_filter_policy(policy).matches(attributes):
+                continue
+            fan_out.append(
+                DeliveryRecord(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d.id}:{sub['id']}")),
+                    principal=d.principal,
+                    event_id=d.event_id,
+                    rule_name=d.rule_name,
+                    target_id=f"{d.target_id}/{topic.name}/{sub['id']}",
+                    target={
+                        "kind": "subscription",
+                        "topic": topic.name,
+                        "subscription": sub,
+                        "retry_policy": d.target.get("retry_policy", {}),
+                        "_depth": d.target.get("_depth", 0),
+                    },
+                    payload={"subject": subject, "body": body, "attributes": attributes},
+                    status="PENDING",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        self.store.add_deliveries(fan_out)
+        if fan_out:
+            self.notifier.publish("deliveries", d.principal)
+
+    def _run_subscription(self, d: DeliveryRecord) -> None:
+        from ..notify.delivery import DeliveryError
+
+        sub = d.target["subscription"]
+        protocol, endpoint = sub["protocol"], sub["endpoint"]
+        subject, body = d.payload["subject"], d.payload["body"]
+        try:
+            if protocol == "email":
+                from ..notify.email import SmtpSettings, send_email
+                from ..notify.messages import Message
+
+                if not self.smtp_url:
+                    raise TargetFailure(
+                        "smtp_not_configured",
+                        "no SMTP server configured (SQLTIDE_SMTP_URL)",
+                        retryable=True,
+                    )
+                settings = SmtpSettings.from_url(self.smtp_url)
+                send_email(settings, [endpoint], Message(subject=subject, body=body))
+            elif protocol in ("webhook", "https"):
+                from ..notify.webhook import send_webhook
+
+                send_webhook(
+                    endpoint,
+                    {
+                        "subject": subject,
+                        "message": body,
+                        "topic": d.target["topic"],
+                        "attributes": d.payload.get("attributes", {}),
+                    },
+                    secret=sub.get("secret"),
+                    timeout=float(sub.get("timeout_seconds", 10)),
+                    headers={"Sqltide-Delivery-Id": d.id},
+                )
+            elif protocol == "sns":
+                from ..notify.messages import Message
+                from ..notify.sns import publish_sns
+
+                publish_sns(endpoint, Message(subject=subject, body=body))
+            else:
+                raise TargetFailure("unknown_protocol", f"no protocol {protocol!r}", False)
+        except DeliveryError as exc:
+            raise _from_delivery_error(exc) from exc
+
+    def _run_event(self, d: DeliveryRecord) -> None:
+        payload = d.payload
+        depth = int(d.target.get("_depth", 0)) + 1
+        if (
+            isinstance(payload, dict)
+            and "source" in payload
+            and ("detail-type" in payload or "detail_type" in payload)
+        ):
+            source = str(payload["source"])
+            detail_type = str(payload.get("detail-type", payload.get("detail_type")))
+            detail = payload.get("detail", {})
+        else:
+            source = str(d.target.get("source", "sqltide.rules"))
+            detail_type = str(d.target.get("detail_type", d.rule_name))
+            detail = payload if isinstance(payload, dict) else {"value": payload}
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:put:{d.id}"))
+        now = self.clock()
+        self.store.put_events(
+            [
+                EventRecord(
+                    id=event_id,
+                    principal=d.principal,
+                    source=source,
+                    detail_type=detail_type,
+                    time=now,
+                    body=envelope(
+                        source=source,
+                        detail_type=detail_type,
+                        detail=detail,
+                        time=now,
+                        event_id=event_id,
+                    ),
+                    created_at=now,
+                    depth=depth,
+                )
+            ]
+        )
+        self.notifier.publish("events", d.principal)
+
+    # -- failures ------------------------------------------------------------------------------
+    def announce_failure(self, d: DeliveryRecord, error: dict[str, Any], now: float) -> None:
+        """A ``Delivery Failed`` event for a dead-lettered delivery (rules can route it)."""
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:dead:{d.id}:{d.attempts}"))
+        detail = {
+            "deliveryId": d.id,
+            "eventId": d.event_id,
+            "rule": d.rule_name,
+            "target": d.target_id,
+            "attempts": d.attempts + 1,
+            "error": error,
+        }
+        self.store.put_events(
+            [
+                EventRecord(
+                    id=event_id,
+                    principal=d.principal,
+                    source="sqltide.events",
+                    detail_type="Delivery Failed",
+                    time=now,
+                    body=envelope(
+                        source="sqltide.events",
+                        detail_type="Delivery Failed",
+                        detail=detail,
+                        time=now,
+                        event_id=event_id,
+                    ),
+                    created_at=now,
+                    depth=int(d.target.get("_depth", 0)) + 1,
+                )
+            ]
+        )
+        self.notifier.publish("events", d.principal)
