@@ -262,5 +262,11 @@ _register(SqltideError)
 
 
 def error_class_for(code: str) -> type[SqltideError]:
-    """The exception class for a stable error code (the base class for unknown codes)."""
+    """The exception class for a stable error code (the base class for unknown codes).
+
+    Classes defined in other modules (``InvalidPattern`` in ``sqltide.events.patterns``, …)
+    are found once their module has been imported.
+    """
+    if code not in _BY_CODE:
+        _register(SqltideError)
     return _BY_CODE.get(code, SqltideError)

@@ -89,7 +89,8 @@ class Runtime:
                 runner,
                 owner=worker.owner,
                 lease_seconds=settings.lease_seconds,
-                poll_seconds=settings.heartbeat_seconds,
+                poll_seconds=settings.bus_poll_seconds,
+                concurrency=settings.delivery_concurrency,
                 clock=clock,
             )
         return cls(

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: How long results are kept after a statement ends.
     result_retention_seconds: float = Field(default=24 * 3600, gt=0)
+    #: How often the event router and the deliverer look for work nobody told them about
+    #: (wake-ups normally reach them at once).
+    bus_poll_seconds: float = Field(default=5.0, gt=0)
+    #: Deliveries one process runs at once.
+    delivery_concurrency: int = Field(default=4, ge=1, le=64)
     #: How often expired results and idle sessions are swept.
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
 

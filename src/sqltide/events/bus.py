@@ -105,16 +105,23 @@ class Bus:
         self._route_wake = threading.Event()
         self._deliver_wake = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._busy = 0
+        #: The earliest retry this process scheduled (it wakes the dispatcher then).
+        self._next_local_due: float | None = None
         notifier.subscribe("events", lambda _k: self._route_wake.set())
         notifier.subscribe("deliveries", lambda _k: self._deliver_wake.set())
         notifier.subscribe("rules", self.rules.invalidate)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        loops = [(self._route_loop, "sqltide-router")] + [
-            (self._deliver_loop, f"sqltide-deliver-{n}") for n in range(self.concurrency)
-        ]
-        for target, name in loops:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sqltide-deliver")
+        for target, name in (
+            (self._route_loop, "sqltide-router"),
+            (self._dispatch_loop, "sqltide-dispatch"),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -125,6 +132,9 @@ class Bus:
         self._deliver_wake.set()
         for t in self._threads:
             t.join(timeout)
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # -- routing -------------------------------------------------------------------------------
     def _route_loop(self) -> None:
@@ -176,19 +186,49 @@ class Bus:
         return out
 
     # -- delivering ----------------------------------------------------------------------------
-    def _deliver_loop(self) -> None:
+    def _dispatch_loop(self) -> None:
+        """Claim due deliveries while there is room in the pool; sleep until woken, until a
+        retry this process scheduled falls due, or for ``poll_seconds`` (the safety net that
+        also finds other processes' retries)."""
         while not self._stop.is_set():
-            try:
-                done = self.deliver_once(limit=1)
-            except Exception:
-                logger.exception("delivering failed; retrying")
-                done = 0
-            if not done:
-                self._deliver_wake.wait(self.poll_seconds)
-                self._deliver_wake.clear()
+            free = self.concurrency - self._busy
+            claimed: list[DeliveryRecord] = []
+            if free > 0:
+                try:
+                    claimed = self.store.claim_deliveries(
+                        self.owner, free, self.lease_seconds, self.clock()
+                    )
+                except Exception:
+                    logger.exception("claiming deliveries failed; retrying")
+            for d in claimed:
+                with self._lock:
+                    self._busy += 1
+                self._pool.submit(self._deliver_and_release, d)
+            if claimed and len(claimed) == free:
+                continue
+            with self._lock:
+                due = self._next_local_due
+            wait = (
+                self.poll_seconds
+                if due is None
+                else max(0.0, min(self.poll_seconds, due - self.clock()))
+            )
+            self._deliver_wake.wait(wait)
+            self._deliver_wake.clear()
+            with self._lock:
+                if self._next_local_due is not None and self._next_local_due <= self.clock():
+                    self._next_local_due = None
+
+    def _deliver_and_release(self, d: DeliveryRecord) -> None:
+        try:
+            self._deliver(d)
+        finally:
+            with self._lock:
+                self._busy -= 1
+            self._deliver_wake.set()
 
     def deliver_once(self, limit: int = 10) -> int:
-        """Run up to ``limit`` due deliveries; returns how many were claimed."""
+        """Run up to ``limit`` due deliveries in this thread; returns how many were claimed."""
         claimed = self.store.claim_deliveries(self.owner, limit, self.lease_seconds, self.clock())
         for delivery in claimed:
             self._deliver(delivery)
@@ -226,6 +266,9 @@ class Bus:
             self.store.finish_delivery(
                 d.id, self.owner, status="PENDING", now=now, next_attempt_at=retry_at, error=error
             )
+            with self._lock:
+                if self._next_local_due is None or retry_at < self._next_local_due:
+                    self._next_local_due = retry_at
             return
         error["dead_reason"] = (
             exc.code

@@ -192,9 +192,13 @@ class EventService:
             try:
                 compile_pattern(pattern)
             except errors.SqltideError as exc:
+                inner = exc.details.get("path", "")
                 raise InvalidRule(
                     f"{name}.event_pattern: {exc.message}",
-                    details={"path": f"{name}.event_pattern", **exc.details},
+                    details={
+                        **exc.details,
+                        "path": f"{name}.event_pattern" + (f".{inner}" if inner else ""),
+                    },
                 ) from exc
         else:
             from .schedules import parse_schedule
@@ -204,7 +208,7 @@ class EventService:
             except errors.SqltideError as exc:
                 raise InvalidRule(
                     f"{name}.schedule: {exc.message}",
-                    details={"path": f"{name}.schedule", **exc.details},
+                    details={**exc.details, "path": f"{name}.schedule"},
                 ) from exc
         state = spec.get("state", "ENABLED")
         if state not in ("ENABLED", "DISABLED"):
