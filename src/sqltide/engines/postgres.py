@@ -439,6 +439,13 @@ class PostgresConnection(EngineConnection):
     # -- running ------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        if self._conn.closed:  # the server or the network dropped it since the last call
+            raise EngineError(
+                "the connection to the warehouse was lost (the server closed it); run the "
+                "statement again",
+                sqlstate="08003",
+                code="connection_error",
+            )
         self._end_stream()
         self._interrupted = False
         bound = _bind(_one_statement(sql), params)
@@ -446,7 +453,10 @@ class PostgresConnection(EngineConnection):
         _check_supported(code)
         if _uses_cursor(code):
             return self._query(bound)
-        cur = self._conn.cursor()
+        try:
+            cur = self._conn.cursor()
+        except psycopg.Error as exc:
+            raise self._error(exc, bound) from exc
         try:
             self._call(cur, bound.text, bound.args)
             description = cur.description
@@ -471,7 +481,10 @@ class PostgresConnection(EngineConnection):
 
     def _query(self, bound: _Bound) -> ExecResult:
         own = self._conn.info.transaction_status == TransactionStatus.IDLE
-        stream = _Stream(self._conn.cursor(), own)
+        try:
+            stream = _Stream(self._conn.cursor(), own)
+        except psycopg.Error as exc:
+            raise self._error(exc, bound) from exc
         self._stream = stream
         prefix: int | None = None  # where the caller's text starts in what the server got
         try:
