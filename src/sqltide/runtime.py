@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from .engines import Engine, engine_from_url
 from .errors import ConfigError
 from .events.bus import Bus
+from .events.scheduler import Scheduler
 from .events.service import EventService
 from .events.targets import TargetRunner
 from .settings import Settings
@@ -38,6 +39,7 @@ class Runtime:
     events: EventService | None = None
     worker: Worker | None = None
     bus: Bus | None = None
+    scheduler: Scheduler | None = None
     role: str = "all"
     clock: Callable[[], float] = time.time
     _started: bool = field(default=False, repr=False)
@@ -93,18 +95,20 @@ class Runtime:
                 concurrency=settings.delivery_concurrency,
                 clock=clock,
             )
+        scheduler = Scheduler(store, notifier, clock=clock) if worker is not None else None
         return cls(
-            settings,
-            store,
-            storage,
-            notifier,
-            engines,
-            statements,
-            events,
-            worker,
-            bus,
-            role,
-            clock,
+            settings=settings,
+            store=store,
+            storage=storage,
+            notifier=notifier,
+            engines=engines,
+            statements=statements,
+            events=events,
+            worker=worker,
+            bus=bus,
+            scheduler=scheduler,
+            role=role,
+            clock=clock,
         )
 
     def start(self) -> None:
@@ -128,9 +132,13 @@ class Runtime:
             self.worker.start()
         if self.bus is not None:
             self.bus.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         self._started = True
 
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.bus is not None:
             self.bus.stop()
         if self.worker is not None:

@@ -146,6 +146,11 @@ def _statement_path(statement_id: str, suffix: str = "") -> str:
     return f"/v1/statements/{_seg(statement_id)}{suffix}"
 
 
+def _named_path(collection: str, name: str) -> str:
+    """``/v1/rules/{name}`` or ``/v1/topics/{name}``, the name escaped whole."""
+    return f"/v1/{collection}/{quote(str(name), safe='')}"
+
+
 class WaitPlan:
     """The schedule of one ``wait``: long-poll lengths, backoff sleeps and the deadline.
 
@@ -363,6 +368,106 @@ class BaseClient:
     def _health_request(self) -> RequestSpec:
         return RequestSpec("GET", "/health")
 
+    # -- events, rules, topics, deliveries (docs/events.md) -------------------------------
+
+    @staticmethod
+    def _event_entry(
+        source: str,
+        detail_type: str,
+        detail: Mapping[str, Any] | None,
+        resources: Sequence[str] | None,
+        time: datetime | str | None,
+    ) -> dict[str, Any]:
+        """One PutEvents entry; the keys left out take the server's defaults."""
+        entry: dict[str, Any] = {"source": source, "detail_type": detail_type}
+        if detail is not None:
+            entry["detail"] = dict(detail)
+        if resources is not None:
+            if isinstance(resources, str):
+                raise TypeError("resources is a list of strings, not one string")
+            entry["resources"] = list(resources)
+        if time is not None:
+            entry["time"] = format_time(time) if isinstance(time, datetime) else time
+        return entry
+
+    def _put_events_request(self, entries: Sequence[Mapping[str, Any]]) -> RequestSpec:
+        if isinstance(entries, Mapping):
+            raise TypeError("put_events() takes a list of entries; use put_event() for one")
+        return RequestSpec("POST", "/v1/events", json={"entries": [dict(e) for e in entries]})
+
+    def _events_request(
+        self,
+        start: datetime | str | None,
+        end: datetime | str | None,
+        max_results: int | None,
+        next_token: str | None,
+    ) -> RequestSpec:
+        params = _params(start=start, end=end, max_results=max_results, next_token=next_token)
+        return RequestSpec("GET", "/v1/events", params=params)
+
+    def _put_rule_request(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | None,
+        schedule: str | None,
+        targets: Sequence[Mapping[str, Any]],
+        state: str,
+        description: str | None,
+        timezone: str,
+        missed_policy: str | None,
+        missed_window_seconds: float | None,
+    ) -> RequestSpec:
+        body: dict[str, Any] = {
+            "targets": [dict(t) for t in targets],
+            "state": state,
+            "timezone": timezone,
+        }
+        # Absent, not null: the server applies its defaults (and refuses both or neither).
+        optional = {
+            "event_pattern": None if event_pattern is None else dict(event_pattern),
+            "schedule": schedule,
+            "description": description,
+            "missed_policy": missed_policy,
+            "missed_window_seconds": missed_window_seconds,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return RequestSpec("PUT", _named_path("rules", name), json=body)
+
+    def _rule_request(self, name: str) -> RequestSpec:
+        return RequestSpec("GET", _named_path("rules", name))
+
+    def _rules_request(self) -> RequestSpec:
+        return RequestSpec("GET", "/v1/rules")
+
+    def _delete_rule_request(self, name: str) -> RequestSpec:
+        return RequestSpec("DELETE", _named_path("rules", name))
+
+    def _put_topic_request(
+        self, name: str, subscriptions: Sequence[Mapping[str, Any]], display_name: str | None
+    ) -> RequestSpec:
+        body: dict[str, Any] = {"subscriptions": [dict(s) for s in subscriptions]}
+        if display_name is not None:
+            body["display_name"] = display_name
+        return RequestSpec("PUT", _named_path("topics", name), json=body)
+
+    def _topic_request(self, name: str) -> RequestSpec:
+        return RequestSpec("GET", _named_path("topics", name))
+
+    def _topics_request(self) -> RequestSpec:
+        return RequestSpec("GET", "/v1/topics")
+
+    def _delete_topic_request(self, name: str) -> RequestSpec:
+        return RequestSpec("DELETE", _named_path("topics", name))
+
+    def _deliveries_request(self, status: str | None, max_results: int | None) -> RequestSpec:
+        return RequestSpec(
+            "GET", "/v1/deliveries", params=_params(status=status, max_results=max_results)
+        )
+
+    def _redrive_request(self, delivery_id: str) -> RequestSpec:
+        return RequestSpec("POST", f"/v1/deliveries/{quote(str(delivery_id), safe='')}/redrive")
+
     # -- answers ----------------------------------------------------------------------------
 
     def _transport_error(self, exc: httpx.TransportError, request: httpx.Request) -> SqltideError:
@@ -416,6 +521,31 @@ class BaseClient:
 
     def _columns(self, response: httpx.Response) -> list[Column]:
         return [Column.from_dict(c) for c in self._json(response).get("columns") or ()]
+
+    def _no_content(self, response: httpx.Response) -> None:
+        """An answer without a body (``204``); raises the API's error otherwise."""
+        if not response.is_success:
+            raise error_from_response(response)
+
+    def _events_page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
+        body = self._json(response)
+        return list(body.get("events") or ()), body.get("next_token")
+
+
+def event_id_of(result: Mapping[str, Any]) -> str:
+    """The event id of one PutEvents result, or its error raised as a :class:`SqltideError`.
+
+    The class is the one for the entry's ``error_code`` (``validation_error`` ->
+    :class:`~sqltide.errors.UnprocessableEntity`, ...); an unknown code gives the base class
+    with that ``code``.
+    """
+    if "error_code" not in result:
+        return str(result["event_id"])
+    code = str(result["error_code"])
+    exc = error_class_for(code)(result.get("error_message"), details={"error_code": code})
+    if exc.code != code:
+        exc.code = code  # type: ignore[misc]
+    raise exc
 
 
 def error_from_response(response: httpx.Response) -> SqltideError:

@@ -161,11 +161,27 @@ class Bus:
             self.notifier.publish("deliveries", "")
         return len(events)
 
+    def _matching_rules(self, event: EventRecord, now: float) -> list[RuleRecord]:
+        from .scheduler import RULE_ARN_PREFIX, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE
+
+        if event.source == SCHEDULE_SOURCE and event.detail_type == SCHEDULE_DETAIL_TYPE:
+            # A schedule's firing goes to the targets of the rule that fired, as in EventBridge.
+            names = [
+                r[len(RULE_ARN_PREFIX) :]
+                for r in event.body.get("resources", [])
+                if r.startswith(RULE_ARN_PREFIX)
+            ]
+            rules = [self.store.get_rule(event.principal, name) for name in names]
+            return [r for r in rules if r is not None and r.state == "ENABLED" and r.schedule]
+        return [
+            rule
+            for rule, pattern in self.rules.for_principal(event.principal, now)
+            if pattern.matches(event.body)
+        ]
+
     def deliveries_for(self, event: EventRecord, now: float) -> list[DeliveryRecord]:
         out = []
-        for rule, pattern in self.rules.for_principal(event.principal, now):
-            if not pattern.matches(event.body):
-                continue
+        for rule in self._matching_rules(event, now):
             for target in rule.targets:
                 out.append(
                     DeliveryRecord(

@@ -119,6 +119,12 @@ class EventService:
                     f"{where}.{key}",
                     "a non-empty string of at most 256 characters",
                 )
+        if source.startswith("aws."):  # type: ignore[union-attr]
+            raise _bad(
+                errors.UnprocessableEntity,
+                f"{where}.source",
+                "sources starting with 'aws.' are sqltide's own (statement and schedule events)",
+            )
         detail = entry.get("detail", {})
         if isinstance(detail, str):
             try:
