@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     bus_poll_seconds: float = Field(default=5.0, gt=0)
     #: Deliveries one process runs at once.
     delivery_concurrency: int = Field(default=4, ge=1, le=64)
+    #: How long routed events stay in the archive (and can be replayed).
+    event_retention_seconds: float = Field(default=7 * 86_400, gt=0)
     #: How often expired results and idle sessions are swept.
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
 

@@ -122,6 +122,21 @@ async def list_events(
     return JSONResponse({"events": [e.body for e in found], "next_token": token})
 
 
+@router.post("/v1/events/replay", summary="Put archived events of a time range on the bus again")
+async def replay(
+    request: Request, who: CallerDep, body: Annotated[dict[str, Any], Body()]
+) -> JSONResponse:
+    try:
+        start = parse_iso(str(body["start"]))
+        end = parse_iso(str(body["end"]))
+    except (KeyError, ValueError) as exc:
+        raise errors.UnprocessableEntity("replay needs start and end, ISO 8601 times") from exc
+    name, count = await run_in_threadpool(
+        lambda: _events(request).replay(who.principal, start=start, end=end, name=body.get("name"))
+    )
+    return JSONResponse({"name": name, "events": count})
+
+
 def _decode_cursor(token: str) -> tuple[float, str]:
     try:
         t, event_id = json.loads(base64.urlsafe_b64decode(token.encode()))

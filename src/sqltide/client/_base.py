@@ -527,6 +527,12 @@ class BaseClient:
         if not response.is_success:
             raise error_from_response(response)
 
+    def _put_events_results(self, response: httpx.Response) -> list[dict[str, Any]]:
+        return list(self._json(response)["entries"])
+
+    def _put_event_id(self, response: httpx.Response) -> str:
+        return event_id_of(self._put_events_results(response)[0])
+
     def _events_page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
         body = self._json(response)
         return list(body.get("events") or ()), body.get("next_token")

@@ -276,3 +276,124 @@ class Client(BaseClient):
     def health(self) -> dict[str, Any]:
         """The server's health: ``{"status": "ok", "version": ...}`` (needs no key)."""
         return self._json(self._send(self._health_request()))
+
+    # -- events, rules, topics, deliveries --------------------------------------------------
+    # Answers are the API's JSON objects, as docs/events.md shows them.
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Put 1 to 10 events (``{"source", "detail_type", "detail", "resources", "time"}``).
+
+        Returns one result per entry, in order: ``{"event_id"}`` or ``{"error_code",
+        "error_message"}``. An entry that failed is not raised; check the results (the other
+        entries are recorded all the same, as with PutEvents).
+        """
+        return self._put_events_results(self._send(self._put_events_request(entries)))
+
+    def put_event(
+        self,
+        source: str,
+        detail_type: str,
+        detail: Mapping[str, Any] | None = None,
+        *,
+        resources: Sequence[str] | None = None,
+        time: datetime | str | None = None,
+    ) -> str:
+        """Put one event; returns its id. A refused entry is raised (``UnprocessableEntity``,
+        ``PayloadTooLarge``, ...)."""
+        entry = self._event_entry(source, detail_type, detail, resources, time)
+        return self._put_event_id(self._send(self._put_events_request([entry])))
+
+    def events(
+        self,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        max_results: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The event archive between ``start`` and ``end``, oldest first, across all pages.
+
+        ``max_results`` (1 to 1000) is the page size asked of the server, not a total.
+        """
+        next_token: str | None = None
+        while True:
+            spec = self._events_request(start, end, max_results, next_token)
+            events, next_token = self._events_page(self._send(spec))
+            yield from events
+            if not next_token:
+                return
+
+    def put_rule(
+        self,
+        name: str,
+        *,
+        event_pattern: Mapping[str, Any] | None = None,
+        schedule: str | None = None,
+        targets: Sequence[Mapping[str, Any]],
+        state: str = "ENABLED",
+        description: str | None = None,
+        timezone: str = "UTC",
+        missed_policy: str | None = None,
+        missed_window_seconds: float | None = None,
+    ) -> dict[str, Any]:
+        """Create or replace a rule (an ``event_pattern`` or a ``schedule``, one of them) and
+        return it. An invalid rule raises ``invalid_rule`` naming the place in ``details``."""
+        spec = self._put_rule_request(
+            name,
+            event_pattern=event_pattern,
+            schedule=schedule,
+            targets=targets,
+            state=state,
+            description=description,
+            timezone=timezone,
+            missed_policy=missed_policy,
+            missed_window_seconds=missed_window_seconds,
+        )
+        return self._json(self._send(spec))
+
+    def rule(self, name: str) -> dict[str, Any]:
+        """A rule (a target's webhook ``secret`` reads ``"***"``)."""
+        return self._json(self._send(self._rule_request(name)))
+
+    def rules(self) -> builtins.list[dict[str, Any]]:
+        """Your rules."""
+        return self._key(self._send(self._rules_request()), "rules")
+
+    def delete_rule(self, name: str) -> None:
+        """Delete a rule (``rule_not_found`` if there is none)."""
+        self._no_content(self._send(self._delete_rule_request(name)))
+
+    def put_topic(
+        self,
+        name: str,
+        subscriptions: Sequence[Mapping[str, Any]],
+        display_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Create or replace a topic with its subscriptions and return it."""
+        spec = self._put_topic_request(name, subscriptions, display_name)
+        return self._json(self._send(spec))
+
+    def topic(self, name: str) -> dict[str, Any]:
+        """A topic and its subscriptions (a webhook ``secret`` reads ``"***"``)."""
+        return self._json(self._send(self._topic_request(name)))
+
+    def topics(self) -> builtins.list[dict[str, Any]]:
+        """Your topics."""
+        return self._key(self._send(self._topics_request()), "topics")
+
+    def delete_topic(self, name: str) -> None:
+        """Delete a topic (``topic_not_found`` if there is none)."""
+        self._no_content(self._send(self._delete_topic_request(name)))
+
+    def deliveries(
+        self, status: str | None = None, max_results: int | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Deliveries, newest first; ``status`` ``PENDING``, ``DELIVERED`` or ``DEAD``."""
+        spec = self._deliveries_request(status, max_results)
+        return self._key(self._send(spec), "deliveries")
+
+    def dead_letters(self, max_results: int | None = None) -> builtins.list[dict[str, Any]]:
+        """The dead letters (deliveries with status ``DEAD``), newest first."""
+        return self.deliveries("DEAD", max_results)
+
+    def redrive(self, delivery_id: str) -> dict[str, Any]:
+        """Send a dead letter again (back to ``PENDING``, due now); returns the delivery."""
+        return self._json(self._send(self._redrive_request(delivery_id)))

@@ -175,6 +175,56 @@ class EventService:
     ) -> list[EventRecord]:
         return self.store.list_events(principal, start=start, end=end, limit=limit, after=after)
 
+    def replay(
+        self, principal: str, *, start: float, end: float, name: str | None = None
+    ) -> tuple[str, int]:
+        """Put the archived events of [start, end) on the bus again, as new events.
+
+        Each copy keeps its source, detail-type, time and detail, gets a new id and a
+        ``replay-name`` field (as EventBridge's replays do), and is routed to today's rules.
+        Replaying the same name twice is harmless: copies' ids derive from (name, original).
+        Returns the replay's name and how many events it put.
+        """
+        if end <= start:
+            raise errors.UnprocessableEntity("replay end must be after its start")
+        replay_name = name or f"replay-{uuid.uuid4().hex[:12]}"
+        if not _NAME.match(replay_name):
+            raise _bad(
+                errors.UnprocessableEntity, "name", "1 to 64 letters, digits, '.', '_' or '-'"
+            )
+        now = self.clock()
+        count = 0
+        after: tuple[float, str] | None = None
+        while True:
+            page = self.store.list_events(principal, start=start, end=end, limit=500, after=after)
+            if not page:
+                break
+            copies = []
+            for original in page:
+                if "replay-name" in original.body:
+                    continue  # a copy from an earlier replay is not replayed again
+                copy_id = str(
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:replay:{replay_name}:{original.id}")
+                )
+                body = {**original.body, "id": copy_id, "replay-name": replay_name}
+                copies.append(
+                    EventRecord(
+                        id=copy_id,
+                        principal=principal,
+                        source=original.source,
+                        detail_type=original.detail_type,
+                        time=original.time,
+                        body=body,
+                        created_at=now,
+                    )
+                )
+            self.store.put_events(copies)
+            count += len(copies)
+            after = (page[-1].time, page[-1].id)
+        if count:
+            self.notifier.publish("events", principal)
+        return replay_name, count
+
     # -- rules ---------------------------------------------------------------------------------
     def put_rule(self, principal: str, spec: dict[str, Any]) -> tuple[RuleRecord, bool]:
         """Create or replace a rule after checking all of it; returns (rule, created)."""

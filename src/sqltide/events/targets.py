@@ -205,13 +205,19 @@ class TargetRunner:
     def _run_event(self, d: DeliveryRecord) -> None:
         payload = d.payload
         depth = int(d.target.get("_depth", 0)) + 1
-        if (
+        # An input shaped like an event (the default: the whole event) keeps its source,
+        # detail-type and detail unless the target names its own source / detail_type.
+        looks_like_event = (
             isinstance(payload, dict)
             and "source" in payload
             and ("detail-type" in payload or "detail_type" in payload)
-        ):
-            source = str(payload["source"])
-            detail_type = str(payload.get("detail-type", payload.get("detail_type")))
+        )
+        if looks_like_event:
+            source = str(d.target.get("source") or payload["source"])
+            detail_type = str(
+                d.target.get("detail_type")
+                or payload.get("detail-type", payload.get("detail_type"))
+            )
             detail = payload.get("detail", {})
         else:
             source = str(d.target.get("source", "sqltide.rules"))

@@ -170,6 +170,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None: ...
 
+    @abc.abstractmethod
+    def delete_events_before(self, before: float, limit: int = 10_000) -> int:
+        """Drop routed events whose time is before ``before`` (archive retention)."""
+
     # -- rules, topics, deliveries -------------------------------------------------------------
     @abc.abstractmethod
     def upsert_rule(self, rule: RuleRecord) -> bool:

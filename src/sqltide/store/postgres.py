@@ -933,6 +933,17 @@ class PostgresStore(Store):
 
         return self._call("claim_events", run)
 
+    def delete_events_before(self, before: float, limit: int = 10_000) -> int:
+        def run(cur: Cursor, _retried: bool) -> int:
+            cur.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < %s "
+                "AND routed_at IS NOT NULL LIMIT %s)",
+                (before, limit),
+            )
+            return cur.rowcount
+
+        return self._call("delete_events_before", run)
+
     def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None:
         if not event_ids:
             return

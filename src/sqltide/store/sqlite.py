@@ -581,6 +581,15 @@ class SQLiteStore(Store):
                 (now, *event_ids),
             )
 
+    def delete_events_before(self, before: float, limit: int = 10_000) -> int:
+        with self._write() as con:
+            cur = con.execute(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? "
+                "AND routed_at IS NOT NULL LIMIT ?)",
+                (before, limit),
+            )
+            return cur.rowcount
+
     # -- rules, topics, deliveries -------------------------------------------------------------
     def upsert_rule(self, rule: RuleRecord) -> bool:
         row = _rule_row(rule)

@@ -273,6 +273,8 @@ class Worker:
             for rec in batch:
                 deleted += self.storage.delete_prefix(f"results/{rec.id}")
             self.store.mark_results_expired([r.id for r in batch])
+        while self.store.delete_events_before(now - self.settings.event_retention_seconds) > 0:
+            pass  # in slices of 10,000, each its own transaction
         for session in self.store.expired_sessions(now):
             with self._sessions_lock:
                 conn = self._sessions.pop(session.id, None)
