@@ -146,6 +146,16 @@ def _statement_path(statement_id: str, suffix: str = "") -> str:
     return f"/v1/statements/{_seg(statement_id)}{suffix}"
 
 
+def _plain(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists (one level deep), for the JSON body; anything
+    else as it is, so the server names what is wrong with it."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, list | tuple):
+        return [dict(v) if isinstance(v, Mapping) else v for v in value]
+    return value
+
+
 def _named_path(collection: str, name: str) -> str:
     """``/v1/rules/{name}`` or ``/v1/topics/{name}``, the name escaped whole."""
     return f"/v1/{collection}/{quote(str(name), safe='')}"
@@ -381,7 +391,7 @@ class BaseClient:
         """One PutEvents entry; the keys left out take the server's defaults."""
         entry: dict[str, Any] = {"source": source, "detail_type": detail_type}
         if detail is not None:
-            entry["detail"] = dict(detail)
+            entry["detail"] = _plain(detail)
         if resources is not None:
             if isinstance(resources, str):
                 raise TypeError("resources is a list of strings, not one string")
@@ -393,7 +403,7 @@ class BaseClient:
     def _put_events_request(self, entries: Sequence[Mapping[str, Any]]) -> RequestSpec:
         if isinstance(entries, Mapping):
             raise TypeError("put_events() takes a list of entries; use put_event() for one")
-        return RequestSpec("POST", "/v1/events", json={"entries": [dict(e) for e in entries]})
+        return RequestSpec("POST", "/v1/events", json={"entries": _plain(entries)})
 
     def _events_request(
         self,
@@ -419,13 +429,13 @@ class BaseClient:
         missed_window_seconds: float | None,
     ) -> RequestSpec:
         body: dict[str, Any] = {
-            "targets": [dict(t) for t in targets],
+            "targets": _plain(targets),
             "state": state,
             "timezone": timezone,
         }
         # Absent, not null: the server applies its defaults (and refuses both or neither).
         optional = {
-            "event_pattern": None if event_pattern is None else dict(event_pattern),
+            "event_pattern": _plain(event_pattern),
             "schedule": schedule,
             "description": description,
             "missed_policy": missed_policy,
@@ -446,7 +456,7 @@ class BaseClient:
     def _put_topic_request(
         self, name: str, subscriptions: Sequence[Mapping[str, Any]], display_name: str | None
     ) -> RequestSpec:
-        body: dict[str, Any] = {"subscriptions": [dict(s) for s in subscriptions]}
+        body: dict[str, Any] = {"subscriptions": _plain(subscriptions)}
         if display_name is not None:
             body["display_name"] = display_name
         return RequestSpec("PUT", _named_path("topics", name), json=body)

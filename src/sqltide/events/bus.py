@@ -135,6 +135,9 @@ class Bus:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        close = getattr(self.targets, "close", None)
+        if close is not None:
+            close()
 
     # -- routing -------------------------------------------------------------------------------
     def _route_loop(self) -> None:

@@ -120,6 +120,7 @@ class Scheduler:
         now = datetime.fromtimestamp(now_ts, UTC)
         next_due = now_ts + self.max_sleep_seconds
         fired: set[str] = set()
+        batch: list[tuple[str, str, float, list[EventRecord]]] = []
         for rule in self.store.list_rules(None):
             if rule.schedule is None or rule.state != "ENABLED":
                 continue
@@ -130,17 +131,24 @@ class Scheduler:
                     "rule %s/%s: its schedule does not parse", rule.principal, rule.name
                 )
                 continue
-            self._fire_due(rule, schedule, now, fired)
+            batch.extend(self._due(rule, schedule, now))
             upcoming = schedule.next_after(now)
             if upcoming is not None:
                 next_due = min(next_due, upcoming.timestamp())
+        # One transaction for every firing of this tick: 10,000 schedules due at the same
+        # minute are recorded in one commit, not ten thousand.
+        for item, won in zip(batch, self.store.record_firings(batch), strict=True):
+            if won and item[3]:
+                logger.info("rule %s/%s fired", item[0], item[1])
+                fired.add(item[0])
         for principal in fired:
             self.notifier.publish("events", principal)
         return max(0.0, next_due - self.clock())
 
-    def _fire_due(
-        self, rule: RuleRecord, schedule: Schedule, now: datetime, fired: set[str]
-    ) -> None:
+    def _due(
+        self, rule: RuleRecord, schedule: Schedule, now: datetime
+    ) -> list[tuple[str, str, float, list[EventRecord]]]:
+        """The firings of ``rule`` to record now (a watermark move has no events)."""
         last = (
             datetime.fromtimestamp(rule.last_fired_at, UTC)
             if rule.last_fired_at is not None
@@ -153,15 +161,14 @@ class Scheduler:
         )
         policy: Any = rule.missed_policy
         due = due_firings(schedule, last, now, policy, window)
-        for fire in due:
-            if self.store.record_firing(
-                rule.principal, rule.name, fire.timestamp(), [scheduled_event(rule, fire)]
-            ):
-                logger.info("rule %s/%s fired for %s", rule.principal, rule.name, fire.isoformat())
-                fired.add(rule.principal)
+        items = [
+            (rule.principal, rule.name, fire.timestamp(), [scheduled_event(rule, fire)])
+            for fire in due
+        ]
         if not due and (last is None or now - last > 2 * DEFAULT_GRACE):
             # Nothing to fire, but firings were skipped (or there was none yet): move the
             # watermark so they are not looked at again on every tick.
             watermark = now - DEFAULT_GRACE
             if last is None or watermark > last:
-                self.store.record_firing(rule.principal, rule.name, watermark.timestamp(), [])
+                items.append((rule.principal, rule.name, watermark.timestamp(), []))
+        return items

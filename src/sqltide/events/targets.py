@@ -69,6 +69,20 @@ class TargetRunner:
         self.statements = statements
         self.smtp_url = smtp_url
         self.clock = clock
+        self._http: Any = None  # one pooled HTTP client for every webhook (keep-alive)
+
+    @property
+    def http(self) -> Any:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.Client(follow_redirects=False)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def run(self, d: DeliveryRecord) -> None:
         kind = d.target.get("kind")
@@ -106,13 +120,17 @@ class TargetRunner:
         from ..notify.webhook import send_webhook
 
         t = d.target
+        # An input that is not an object (a path picking one string, a text template) is sent
+        # as its JSON text.
+        body = d.payload if isinstance(d.payload, dict) else json.dumps(d.payload).encode()
         try:
             send_webhook(
                 t["url"],
-                d.payload,
+                body,
                 secret=t.get("secret"),
                 timeout=float(t.get("timeout_seconds", 10)),
                 headers={"Sqltide-Delivery-Id": d.id, **(t.get("headers") or {})},
+                client=self.http,
             )
         except DeliveryError as exc:
             raise _from_delivery_error(exc) from exc
@@ -191,6 +209,7 @@ class TargetRunner:
                     secret=sub.get("secret"),
                     timeout=float(sub.get("timeout_seconds", 10)),
                     headers={"Sqltide-Delivery-Id": d.id},
+                    client=self.http,
                 )
             elif protocol == "sns":
                 from ..notify.messages import Message

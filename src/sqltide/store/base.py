@@ -200,6 +200,13 @@ class Store(abc.ABC):
         transaction, only if ``last_fired_at`` was still before it (two schedulers firing the
         same moment: one wins). True for the winner."""
 
+    def record_firings(
+        self, firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]]
+    ) -> list[bool]:
+        """:meth:`record_firing` for many ``(principal, name, fired_at, events)`` at once
+        (a store may do them in one transaction); one result each, in order."""
+        return [self.record_firing(p, n, t, ev) for p, n, t, ev in firings]
+
     @abc.abstractmethod
     def upsert_topic(self, topic: TopicRecord) -> bool: ...
 

@@ -1035,6 +1035,32 @@ class PostgresStore(Store):
 
         return self._call("record_firing", run)
 
+    def record_firings(
+        self, firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]]
+    ) -> list[bool]:
+        def run(cur: Cursor, retried: bool) -> list[bool]:
+            results = []
+            for principal, name, fired_at, events in firings:
+                cur.execute(
+                    "UPDATE rules SET last_fired_at = %s WHERE principal = %s AND name = %s "
+                    "AND (last_fired_at IS NULL OR last_fired_at < %s)",
+                    (fired_at, principal, name, fired_at),
+                )
+                won = cur.rowcount > 0
+                if won:
+                    self._insert_events(cur, events)
+                elif retried and events:  # our lost first attempt may have been the winner
+                    won = (
+                        cur.execute(
+                            "SELECT 1 FROM events WHERE id = %s", (events[0].id,)
+                        ).fetchone()
+                        is not None
+                    )
+                results.append(won)
+            return results
+
+        return self._call("record_firings", run)
+
     def upsert_topic(self, topic: TopicRecord) -> bool:
         row = _topic_row(topic)
         updates = ", ".join(

@@ -639,6 +639,23 @@ class SQLiteStore(Store):
             self._insert_events(con, events)
             return True
 
+    def record_firings(
+        self, firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]]
+    ) -> list[bool]:
+        results = []
+        with self._write() as con:
+            for principal, name, fired_at, events in firings:
+                cur = con.execute(
+                    "UPDATE rules SET last_fired_at = ? WHERE principal = ? AND name = ? "
+                    "AND (last_fired_at IS NULL OR last_fired_at < ?)",
+                    (fired_at, principal, name, fired_at),
+                )
+                won = cur.rowcount > 0
+                if won:
+                    self._insert_events(con, events)
+                results.append(won)
+        return results
+
     def upsert_topic(self, topic: TopicRecord) -> bool:
         row = {
             "principal": topic.principal,
