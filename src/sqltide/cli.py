@@ -805,16 +805,8 @@ def rules_put(
     api_key: KeyOpt = None,
 ) -> None:
     """Create or replace a rule from a file (the shape of `rules describe`)."""
+    # A "***" secret (as `rules describe` shows it) keeps the secret the server has.
     spec = _read_spec(file, "invalid_rule", _RULE_FIELDS, name)
-    masked = _masked_secret(spec.get("targets"), f"{name}.targets")
-    if masked:
-        raise _fail_with(
-            "invalid_rule",
-            f"{file}: {masked} is {_MASKED!r}, the mask `rules describe` shows; give the real "
-            "secret (or none)",
-            file=str(file),
-            path=masked,
-        )
     with _client(url, api_key) as client:
         try:
             rule = client.put_rule(
@@ -855,16 +847,8 @@ def _set_rule_state(name: str, state: str, url: str | None, api_key: str | None)
             if rule["state"] == state:
                 console.print(f"rule {name} is already {state}")
                 return
-            masked = _masked_secret(rule.get("targets"), f"{name}.targets")
-            if masked:
-                # The server never shows secrets, so a get + put would replace it with "***".
-                raise _fail_with(
-                    "secret_masked",
-                    f"{masked} is a webhook secret the server does not show, so it cannot be "
-                    f"copied into the new rule; put the whole rule with `sqltide rules put "
-                    f'{name} -f FILE` and "state": "{state}"',
-                    path=masked,
-                )
+            # The targets come back with secrets shown as "***"; putting them back keeps the
+            # secrets the server has.
             rule = client.put_rule(
                 name,
                 event_pattern=rule.get("event_pattern"),

@@ -142,7 +142,15 @@ class PipelineError(errors.UnprocessableEntity):
 
     code = "invalid_pipeline"
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(
+        self,
+        problems: list[Problem] | str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        if not isinstance(problems, list):  # (message, details=...): rebuilt from an answer
+            found = (details or {}).get("errors") or []
+            problems = [Problem(**p) for p in found if isinstance(p, dict)]
         #: in the file's order (those without a place last)
         self.problems = sorted(problems, key=_problem_order)
         problems = self.problems
@@ -385,6 +393,9 @@ def _read_yaml(text: str, name: str, problems: _Problems, places: _Places) -> tu
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and "${" in lines[mark.line]:
+            what += " (inside {...} or [...], quote values holding ${...}: '${VAR}')"
         problems.add("", f"not valid YAML: {what}", place=_mark_place(mark) if mark else None)
         return None, set()
     except yaml.YAMLError as exc:
@@ -468,8 +479,7 @@ def _substitute(
         return found
 
     out = _VAR.sub(replace, value)
-    leftover = _VAR.sub("", out if ok else value)
-    if ok and "${" in leftover:
+    if ok and "${" in _VAR.sub("", value):
         problems.add(path, "an unterminated ${ (write $${ for a literal ${)")
         return value
     if ok and path in plain:
@@ -1041,9 +1051,12 @@ def _error_from(response: httpx.Response) -> errors.SqltideError:
     if isinstance(envelope, dict) and isinstance(envelope.get("code"), str):
         code = envelope["code"]
         details = envelope.get("details")
-        exc = errors.error_class_for(code)(
-            envelope.get("message"), details=details if isinstance(details, dict) else None
-        )
+        details = details if isinstance(details, dict) else None
+        try:
+            exc = errors.error_class_for(code)(envelope.get("message"), details=details)
+        except TypeError:  # a class built differently (InvalidFilterPolicy(reason, path))
+            exc = errors.SqltideError(envelope.get("message"), details=details)
+            exc.http_status = response.status_code  # type: ignore[misc]
         if exc.code != code:
             exc.code = code  # type: ignore[misc]
         return exc

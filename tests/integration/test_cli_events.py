@@ -67,7 +67,7 @@ def test_put_an_event_and_see_it_in_events_list(env: dict[str, str], tmp_path: P
     other_id = cli(
         env,
         "events", "put", "--source", "cli.shop", "--detail-type", "Order Placed",
-        "--detail-file", str(detail_file), "--time", "2026-01-01T00:00:00Z",
+        "--detail-file", str(detail_file), "--time", "2020-01-01T00:00:00Z",
     ).stdout.strip()  # fmt: skip
 
     listed = json_lines(cli(env, "events", "list", "--format", "json", "--limit", "1000").stdout)
@@ -76,13 +76,12 @@ def test_put_an_event_and_see_it_in_events_list(env: dict[str, str], tmp_path: P
     assert by_id[event_id]["detail-type"] == "Order Placed"
     assert by_id[event_id]["detail"] == {"order": 42}
     assert by_id[event_id]["resources"] == ["order/42"]
-    assert by_id[other_id]["time"].startswith("2026-01-01T00:00:00")
+    assert by_id[other_id]["time"].startswith("2020-01-01T00:00:00")
     assert listed[0]["id"] == other_id  # oldest first
 
-    table = cli(env, "events", "list", "--start", "2026-02-01T00:00:00Z").stdout
+    table = cli(env, "events", "list", "--start", "2021-01-01T00:00:00Z").stdout
     assert event_id in table and "cli.shop" in table and '{"order":42}' in table
     assert other_id not in table
-    assert len(json_lines(cli(env, "events", "list", "-F", "json", "--limit", "1").stdout)) == 1
 
 
 def test_an_event_the_server_refuses_exits_1_with_its_code(env: dict[str, str]) -> None:
@@ -91,8 +90,6 @@ def test_an_event_the_server_refuses_exits_1_with_its_code(env: dict[str, str]) 
     )
     assert "validation_error" in done.stderr
     assert "entries[0].detail: must be a JSON object" in flat(done.stderr)
-    done = cli(env, "events", "put", "--source", "s", "--detail-type", "t", "--detail", "{", code=2)
-    assert "not valid JSON" in flat(done.stderr)
 
 
 # -- rules -------------------------------------------------------------------------------------
@@ -119,7 +116,6 @@ def test_a_rule_from_a_json_file_through_its_life(env: dict[str, str], tmp_path:
     disabled = json.loads(cli(env, "rules", "describe", "orders").stdout)
     # only the state changed
     assert disabled == {**described, "state": "DISABLED", "updated_at": disabled["updated_at"]}
-    assert "already DISABLED" in cli(env, "rules", "disable", "orders").stdout
     assert "rule orders is ENABLED" in cli(env, "rules", "enable", "orders").stdout
 
     # what describe prints can be edited and put back
@@ -166,7 +162,7 @@ def test_an_invalid_rule_file_exits_1_with_invalid_rule_and_the_path(
         (
             '{"event_pattern": {"source": ["x"]}, "targets": '
             '[{"kind": "webhook", "url": "http://127.0.0.1:9/", "secret": "***"}]}',
-            "bad.targets[0].secret is '***'",
+            "this target has none: give the secret",
         ),
     ],
 )
@@ -196,9 +192,7 @@ def test_a_yaml_rule_file(env: dict[str, str], tmp_path: Path) -> None:
     cli(env, "rules", "delete", "daily")
 
 
-def test_enable_and_disable_refuse_to_lose_a_webhook_secret(
-    env: dict[str, str], tmp_path: Path
-) -> None:
+def test_enable_and_disable_keep_a_webhook_secret(env: dict[str, str], tmp_path: Path) -> None:
     rule = {
         "event_pattern": {"source": ["cli.nothing-puts-this"]},
         "targets": [{"id": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/", "secret": "s"}],
@@ -206,8 +200,8 @@ def test_enable_and_disable_refuse_to_lose_a_webhook_secret(
     cli(env, "rules", "put", "hooked", "-f", str(write(tmp_path / "r.json", rule)))
     described = json.loads(cli(env, "rules", "describe", "hooked").stdout)
     assert described["targets"][0]["secret"] == "***"
-    done = cli(env, "rules", "disable", "hooked", code=1)
-    assert "(secret_masked)" in done.stderr and "hooked.targets[0].secret" in done.stderr
+    cli(env, "rules", "disable", "hooked")
+    cli(env, "rules", "enable", "hooked")
     assert json.loads(cli(env, "rules", "describe", "hooked").stdout)["state"] == "ENABLED"
     cli(env, "rules", "delete", "hooked")
 
@@ -242,7 +236,6 @@ def test_a_topic_and_a_rule_that_targets_it(env: dict[str, str], tmp_path: Path)
 
     assert "deleted topic ops" in cli(env, "topics", "delete", "ops").stdout
     assert "topic_not_found" in cli(env, "topics", "describe", "ops", code=1).stderr
-    assert "no topics" in cli(env, "topics", "list").stderr
 
 
 def test_dlq_list_is_empty_and_redrive_of_an_unknown_id_exits_1(env: dict[str, str]) -> None:
@@ -325,5 +318,3 @@ def test_rules_next_of_a_schedule_rule_on_the_server(env: dict[str, str], tmp_pa
         "event_pattern": {"source": ["x"]}, "targets": [{"kind": "event"}]
     })))  # fmt: skip
     assert "(no_schedule)" in cli(env, "rules", "next", "pattern", code=1).stderr
-    cli(env, "rules", "delete", "seed")
-    cli(env, "rules", "delete", "pattern")

@@ -317,3 +317,21 @@ def test_another_principal_cannot_see_rules_or_events(
     assert bob.get("/v1/rules/mine").status_code == 404
     assert bob.get("/v1/rules").json()["rules"] == []
     assert bob.get("/v1/events").json()["events"] == []
+
+
+def test_a_masked_secret_put_back_keeps_the_stored_one(
+    server: ServerThread, api_key: str, runtime: Runtime
+) -> None:
+    http = api(server, api_key)
+    hook = {"id": "hook", "kind": "webhook", "url": "http://127.0.0.1:9/", "secret": "real"}
+    http.put("/v1/rules/keep", json={"event_pattern": {"source": ["k"]}, "targets": [hook]})
+    shown = http.get("/v1/rules/keep").json()
+    assert shown["targets"][0]["secret"] == "***"
+    shown.pop("name")
+    assert http.put("/v1/rules/keep", json={**shown, "state": "DISABLED"}).status_code == 200
+    stored = runtime.store.get_rule("alice", "keep")
+    assert stored is not None and stored.state == "DISABLED"
+    assert stored.targets[0]["secret"] == "real"
+    fresh = {**hook, "id": "other", "secret": "***"}
+    r = http.put("/v1/rules/keep", json={"event_pattern": {"source": ["k"]}, "targets": [fresh]})
+    assert r.status_code == 422 and "give the secret" in r.json()["error"]["message"]

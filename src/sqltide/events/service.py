@@ -36,6 +36,8 @@ PROTOCOLS = ("email", "webhook", "https", "sns")
 DEFAULT_MAX_AGE_SECONDS = 86_400
 DEFAULT_MAX_ATTEMPTS = 185
 MISSED_POLICIES = ("skip", "latest", "all")
+#: How secrets are shown; sent back unchanged, it means "keep the stored secret".
+MASK = "***"
 
 
 class InvalidRule(errors.UnprocessableEntity):
@@ -229,6 +231,19 @@ class EventService:
     def put_rule(self, principal: str, spec: dict[str, Any]) -> tuple[RuleRecord, bool]:
         """Create or replace a rule after checking all of it; returns (rule, created)."""
         rule = self.check_rule(principal, spec)
+        masked = [t for t in rule.targets if t.get("secret") == MASK]
+        if masked:
+            # A rule read back shows secrets as "***": putting it back keeps the stored ones.
+            old = self.store.get_rule(principal, rule.name)
+            stored = {t["id"]: t.get("secret") for t in (old.targets if old else [])}
+            for target in masked:
+                if not stored.get(target["id"]):
+                    raise _bad(
+                        InvalidRule,
+                        f"{rule.name}.targets.{target['id']}.secret",
+                        "'***' keeps a stored secret, but this target has none: give the secret",
+                    )
+                target["secret"] = stored[target["id"]]
         return rule, self.store.upsert_rule(rule)
 
     def check_rule(self, principal: str, spec: dict[str, Any]) -> RuleRecord:
