@@ -1221,6 +1221,31 @@ def keys_revoke(
     console.print(f"revoked {key_id}")
 
 
+# -- apply -------------------------------------------------------------------------------------
+@app.command()
+def apply(
+    file: Annotated[
+        Path, typer.Option("--file", "-f", help="The pipeline file (YAML or JSON; - for stdin)")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; change nothing")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Also delete rules and topics the file leaves out")
+    ] = False,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Create or update the rules and topics of a pipeline file, idempotently (docs/pipelines.md)."""
+    from .pipeline import cli_apply
+
+    raise typer.Exit(
+        cli_apply(
+            file, url=url, api_key=api_key, dry_run=dry_run, prune=prune, console=console, err=err
+        )
+    )
+
+
 # -- demo ----------------------------------------------------------------------------------------
 @app.command()
 def demo(

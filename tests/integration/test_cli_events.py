@@ -318,3 +318,40 @@ def test_rules_next_of_a_schedule_rule_on_the_server(env: dict[str, str], tmp_pa
         "event_pattern": {"source": ["x"]}, "targets": [{"kind": "event"}]
     })))  # fmt: skip
     assert "(no_schedule)" in cli(env, "rules", "next", "pattern", code=1).stderr
+
+
+def test_apply_a_pipeline_file_then_again_unchanged(env: dict[str, str], tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "pipeline.json",
+        {
+            "version": 1,
+            "topics": {
+                "ops": {"subscriptions": [{"protocol": "email", "endpoint": "ops@example.com"}]}
+            },
+            "rules": {
+                "nightly": {
+                    "schedule": "cron(0 11 ? * MON-FRI *)",
+                    "targets": [
+                        {"id": "run", "kind": "sql", "sql": "SELECT 1", "with_event": True}
+                    ],
+                },
+                "done": {
+                    "event_pattern": {"source": ["aws.redshift-data"]},
+                    "targets": [{"id": "mail", "kind": "topic", "topic": "ops"}],
+                },
+            },
+        },
+    )
+    dry = cli(env, "apply", "-f", str(file), "--dry-run")
+    assert "create rule nightly" in flat(dry.stdout + dry.stderr)
+    assert "nightly" not in cli(env, "rules", "list").stdout  # a dry run changes nothing
+    cli(env, "apply", "-f", str(file))
+    again = cli(env, "apply", "-f", str(file))
+    text = flat(again.stdout + again.stderr)
+    assert "unchanged rule nightly" in text and "+ create" not in text
+    bad = write(tmp_path / "bad.json", {"version": 1, "rules": {"x": {"targets": []}}})
+    done = cli(env, "apply", "-f", str(bad), code=1)
+    assert "invalid_pipeline" in flat(done.stdout + done.stderr)
+    for name in ("nightly", "done"):
+        cli(env, "rules", "delete", name)
+    cli(env, "topics", "delete", "ops")

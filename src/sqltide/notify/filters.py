@@ -96,7 +96,14 @@ class InvalidFilterPolicy(UnprocessableEntity):
 
     code = "invalid_filter_policy"
 
-    def __init__(self, reason: str, path: str = "$") -> None:
+    def __init__(
+        self, reason: str, path: str = "$", *, details: dict[str, object] | None = None
+    ) -> None:
+        if details is not None:  # rebuilt from an API answer (the message is whole already)
+            super().__init__(reason, details=details)
+            self.reason = str(details.get("reason", reason))
+            self.path = str(details.get("path", path))
+            return
         super().__init__(
             f"Invalid filter policy at {path}: {reason}", details={"reason": reason, "path": path}
         )
