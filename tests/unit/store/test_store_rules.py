@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import pgtools
 from sqltide.store import Store, store_from_url
 from sqltide.store.events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord, envelope
 from sqltide.store.postgres import PostgresStore
@@ -480,12 +481,19 @@ def answer_lost(monkeypatch: pytest.MonkeyPatch, st: PostgresStore) -> Iterator[
     assert left[0] == 0, "the injected failure happened"
 
 
+@pytest.fixture
+def pg_store(pg_template: str) -> Iterator[PostgresStore]:
+    """Only the PostgreSQL store retries lost connections: a PostgreSQL store alone."""
+    with pgtools.fresh_database(pg_template) as url:
+        st = PostgresStore(url)
+        yield st
+        st.close()
+
+
 def test_writes_whose_commit_answer_was_lost_report_success(
-    store: Store, monkeypatch: pytest.MonkeyPatch
+    pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not isinstance(store, PostgresStore):
-        pytest.skip("only the PostgreSQL store retries lost connections")
-    st = store
+    st = pg_store
     st.retry_initial = 0.001
     with answer_lost(monkeypatch, st):
         assert st.upsert_rule(schedule_rule()) is True
