@@ -566,7 +566,6 @@ _RULE_FIELDS = (
 )
 _TOPIC_FIELDS = ("subscriptions", "display_name")
 #: How the server shows a webhook secret; putting it back would replace the real secret.
-_MASKED = "***"
 
 
 def _fail_with(code: str, message: str, **details: Any) -> typer.Exit:
@@ -641,16 +640,6 @@ def _read_spec(file: Path, code: str, fields: tuple[str, ...], name: str) -> dic
             path=unknown[0],
         )
     return {k: v for k, v in spec.items() if k in fields}
-
-
-def _masked_secret(items: Any, where: str) -> str | None:
-    """The path of the first ``"secret": "***"`` in a list of targets or subscriptions."""
-    if not isinstance(items, list):
-        return None
-    for n, item in enumerate(items):
-        if isinstance(item, dict) and item.get("secret") == _MASKED:
-            return f"{where}[{n}].secret"
-    return None
 
 
 def _with_file(exc: SqltideError, file: Path) -> SqltideError:
@@ -985,16 +974,8 @@ def topics_put(
     api_key: KeyOpt = None,
 ) -> None:
     """Create or replace a topic from a file: {"subscriptions": [...], "display_name": ...}."""
+    # A "***" secret (as `topics describe` shows it) keeps the secret the server has.
     spec = _read_spec(file, "validation_error", _TOPIC_FIELDS, name)
-    masked = _masked_secret(spec.get("subscriptions"), f"{name}.subscriptions")
-    if masked:
-        raise _fail_with(
-            "validation_error",
-            f"{file}: {masked} is {_MASKED!r}, the mask `topics describe` shows; give the real "
-            "secret (or none)",
-            file=str(file),
-            path=masked,
-        )
     with _client(url, api_key) as client:
         try:
             topic = client.put_topic(

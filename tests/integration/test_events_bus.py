@@ -335,3 +335,18 @@ def test_a_masked_secret_put_back_keeps_the_stored_one(
     fresh = {**hook, "id": "other", "secret": "***"}
     r = http.put("/v1/rules/keep", json={"event_pattern": {"source": ["k"]}, "targets": [fresh]})
     assert r.status_code == 422 and "give the secret" in r.json()["error"]["message"]
+
+
+def test_a_masked_subscription_secret_put_back_keeps_the_stored_one(
+    server: ServerThread, api_key: str, runtime: Runtime
+) -> None:
+    http = api(server, api_key)
+    sub = {"id": "hook", "protocol": "webhook", "endpoint": "http://127.0.0.1:9/", "secret": "real"}
+    assert http.put("/v1/topics/t", json={"subscriptions": [sub]}).status_code == 201
+    shown = http.get("/v1/topics/t").json()
+    assert shown["subscriptions"][0]["secret"] == "***"
+    assert (
+        http.put("/v1/topics/t", json={"subscriptions": shown["subscriptions"]}).status_code == 200
+    )
+    stored = runtime.store.get_topic("alice", "t")
+    assert stored is not None and stored.subscriptions[0]["secret"] == "real"

@@ -390,6 +390,18 @@ class EventService:
         checked = [
             self._check_subscription(s, f"{name}.subscriptions[{n}]") for n, s in enumerate(subs)
         ]
+        masked = [sub for sub in checked if sub.get("secret") == MASK]
+        if masked:  # put back as shown ("***"): keep the stored secrets
+            old = self.store.get_topic(principal, name)
+            stored = {sub["id"]: sub.get("secret") for sub in (old.subscriptions if old else [])}
+            for sub in masked:
+                if not stored.get(sub["id"]):
+                    raise _bad(
+                        errors.UnprocessableEntity,
+                        f"{name}.subscriptions.{sub['id']}.secret",
+                        "'***' keeps a stored secret, but this subscription has none: give it",
+                    )
+                sub["secret"] = stored[sub["id"]]
         now = self.clock()
         topic = TopicRecord(
             principal=principal,
