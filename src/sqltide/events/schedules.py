@@ -55,6 +55,7 @@ takes must be aware.
 
 from __future__ import annotations
 
+import abc
 import calendar
 import re
 from collections import deque
@@ -114,7 +115,7 @@ class _Reject(Exception):
 # --------------------------------------------------------------------------- the schedules
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """When a rule fires: a parsed ``cron(...)``, ``rate(...)`` or ``at(...)`` expression."""
 
     __slots__ = ()
@@ -123,18 +124,18 @@ class Schedule:
     expression: str
     timezone: str
 
+    @abc.abstractmethod
     def next_after(self, t: datetime) -> datetime | None:
         """The first firing strictly after ``t`` (UTC), or None when there is none left."""
-        raise NotImplementedError
 
     def firings_between(self, start: datetime, end: datetime) -> Iterator[datetime]:
         """Every firing after ``start`` up to and including ``end``, lazily, oldest first."""
         start, end = _utc(start, "start"), _utc(end, "end")
         return self._firings(start, end)
 
+    @abc.abstractmethod
     def describe(self) -> str:
         """A short text for people, e.g. ``"at 11:00 on MON-FRI (UTC)"``."""
-        raise NotImplementedError
 
     def _firings(self, start: datetime, end: datetime) -> Iterator[datetime]:
         t = start

@@ -47,6 +47,7 @@ example-filter-policies, subscription-filter-policy-constraints.
 
 from __future__ import annotations
 
+import abc
 import ipaddress
 import json
 import math
@@ -132,9 +133,10 @@ def _same(value: Scalar, expected: Scalar) -> bool:
     return number is not None and number == _number(expected)
 
 
-class _Matcher:
+class _Matcher(abc.ABC):
+    @abc.abstractmethod
     def test(self, present: bool, values: Sequence[Scalar]) -> bool:
-        raise NotImplementedError
+        """Whether the attribute (``present`` or not, with these values) passes."""
 
 
 @dataclass(frozen=True, slots=True)
