@@ -83,7 +83,16 @@ TOPIC_FIELDS = TOPIC_KEYS
 _INPUT_KEYS = ("input", "input_path", "input_transformer")
 _COMMON_TARGET_KEYS = ("id", "kind", "retry_policy", *_INPUT_KEYS)
 TARGET_KEYS: dict[str, tuple[str, ...]] = {
-    "sql": ("sql", "sqls", "warehouse", "parameters", "with_event", "mode", "statement_name"),
+    "sql": (
+        "sql",
+        "sqls",
+        "file",
+        "warehouse",
+        "parameters",
+        "with_event",
+        "mode",
+        "statement_name",
+    ),
     "topic": ("topic",),
     "webhook": ("url", "secret", "timeout_seconds", "headers"),
     "event": ("source", "detail_type"),
@@ -556,7 +565,7 @@ def load_pipeline(
     document = _substitute(
         document, "", os.environ if environ is None else environ, plain, problems
     )
-    pipeline = _Checker(problems).pipeline(document, label, places)
+    pipeline = _Checker(problems, _base_dir(source)).pipeline(document, label, places)
     if known_topics is not None:
         problems.items.extend(_missing_topics(pipeline, set(known_topics)))
     if problems.items:
@@ -586,6 +595,16 @@ def _source_text(source: str | Path, name: str | None) -> tuple[str, str, bool |
     )
 
 
+def _base_dir(source: str | Path) -> Path:
+    """Where a SQL target's relative ``file`` is looked for: beside the pipeline file, or in
+    the working directory for text and standard input."""
+    if isinstance(source, Path) or (
+        source != "-" and "\n" not in source and _looks_like_path(source)
+    ):
+        return Path(source).expanduser().resolve().parent
+    return Path.cwd()
+
+
 def _looks_like_path(text: str) -> bool:
     return bool(text) and (
         os.path.exists(text) or text.lower().endswith((".yaml", ".yml", ".json"))
@@ -604,8 +623,9 @@ def _is_number(value: Any) -> bool:
 class _Checker:
     """Every local check, collecting problems instead of stopping at the first."""
 
-    def __init__(self, problems: _Problems):
+    def __init__(self, problems: _Problems, base_dir: Path | None = None):
         self.problems = problems
+        self.base_dir = base_dir or Path.cwd()
         self.topic_refs: list[Reference] = []
         self.warehouse_refs: list[Reference] = []
 
@@ -871,21 +891,10 @@ class _Checker:
         return target_id if id_ok else None
 
     def _target_sql(self, t: dict[str, Any], where: str) -> None:
-        if "sql" in t and "sqls" in t:
-            self.add(where, "give sql or sqls, not both")
-        elif "sqls" in t:
-            sqls = t["sqls"]
-            if not isinstance(sqls, list) or not sqls:
-                self.add(_child(where, "sqls"), "a non-empty list of SQL texts")
-            else:
-                for n, sql in enumerate(sqls):
-                    if not isinstance(sql, str) or not sql.strip():
-                        self.add(_child(_child(where, "sqls"), n), "a non-empty SQL text")
-        elif not isinstance(t.get("sql"), str) or not t["sql"].strip():
-            self.add(
-                _child(where, "sql") if "sql" in t else where,
-                "a SQL target needs sql (a SQL text) or sqls (a list)",
-            )
+        if "file" in t:
+            self._sql_file(t, where)
+        else:
+            self._sql_text(t, where)
         warehouse = t.get("warehouse")
         if warehouse is not None:
             if not isinstance(warehouse, str) or not warehouse:
@@ -900,6 +909,55 @@ class _Checker:
             self.add(_child(where, "mode"), f"{' or '.join(BATCH_MODES)}{_not(t['mode'])}")
         if "statement_name" in t and not isinstance(t["statement_name"], str):
             self.add(_child(where, "statement_name"), "a string")
+
+    def _sql_file(self, t: dict[str, Any], where: str) -> None:
+        """Read a target's ``file``: one statement becomes ``sql``, several ``sqls`` (a batch,
+        one transaction), as ``sqltide sql -f`` splits them. The server never sees the file."""
+        from .statements.script import split_script
+
+        where_file = _child(where, "file")
+        name = t["file"]
+        if "sql" in t or "sqls" in t:
+            self.add(where, "give one of sql, sqls or file")
+            return
+        if not isinstance(name, str) or not name.strip():
+            self.add(where_file, "the path of a .sql file (relative to the pipeline file)")
+            return
+        path = (self.base_dir / Path(name).expanduser()).resolve()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            self.add(where_file, f"no such file: {path}")
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            self.add(where_file, f"cannot read {path}: {exc}")
+            return
+        statements = split_script(text)
+        if not statements:
+            self.add(where_file, f"{path} holds no SQL statement")
+            return
+        del t["file"]
+        if len(statements) == 1:
+            t["sql"] = statements[0]
+        else:
+            t["sqls"] = statements
+
+    def _sql_text(self, t: dict[str, Any], where: str) -> None:
+        if "sql" in t and "sqls" in t:
+            self.add(where, "give sql or sqls, not both")
+        elif "sqls" in t:
+            sqls = t["sqls"]
+            if not isinstance(sqls, list) or not sqls:
+                self.add(_child(where, "sqls"), "a non-empty list of SQL texts")
+            else:
+                for n, sql in enumerate(sqls):
+                    if not isinstance(sql, str) or not sql.strip():
+                        self.add(_child(_child(where, "sqls"), n), "a non-empty SQL text")
+        elif not isinstance(t.get("sql"), str) or not t["sql"].strip():
+            self.add(
+                _child(where, "sql") if "sql" in t else where,
+                "a SQL target needs sql (a SQL text), sqls (a list) or file (a .sql file)",
+            )
 
     def _target_topic(self, t: dict[str, Any], where: str) -> None:
         topic = t.get("topic")

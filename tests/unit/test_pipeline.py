@@ -387,6 +387,51 @@ def test_a_missing_file_and_a_file_name_for_text(tmp_path: Path) -> None:
     assert str(problem) == "elt.yaml:1:10: version: unsupported version 3; this sqltide reads 1"
 
 
+def _sql_target_file(tmp_path: Path, file_line: str, **files: str) -> Path:
+    (tmp_path / "sql").mkdir(exist_ok=True)
+    for name, text in files.items():
+        (tmp_path / "sql" / name).write_text(text)
+    path = tmp_path / "pipe.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  r:\n    schedule: rate(1 hour)\n    targets:\n"
+        f"      - {{kind: sql, {file_line}}}\n"
+    )
+    return path
+
+
+def test_a_sql_file_target_is_read_beside_the_pipeline_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = "-- load\nDELETE FROM t;\nINSERT INTO t SELECT 1; -- one\n\n"
+    path = _sql_target_file(
+        tmp_path, "file: sql/load.sql", **{"load.sql": script, "one.sql": "CALL p(:x);"}
+    )
+    monkeypatch.chdir("/")  # relative to the file, not to the working directory
+    [target] = load_pipeline(path, environ={}).rules["r"]["targets"]
+    assert "file" not in target  # the server gets the SQL, a batch for several statements
+    assert target["sqls"] == ["-- load\nDELETE FROM t", "INSERT INTO t SELECT 1"]
+    path = _sql_target_file(tmp_path, "file: sql/one.sql")
+    [target] = load_pipeline(path, environ={}).rules["r"]["targets"]
+    assert target["sql"] == "CALL p(:x)" and "sqls" not in target
+
+
+@pytest.mark.parametrize(
+    ("file_line", "fragment"),
+    [
+        ("file: sql/missing.sql", "no such file: "),
+        ("file: sql/empty.sql", "holds no SQL statement"),
+        ("file: ''", "the path of a .sql file"),
+        ("file: sql/empty.sql, sql: SELECT 1", "give one of sql, sqls or file"),
+    ],
+)
+def test_sql_file_problems_have_places(tmp_path: Path, file_line: str, fragment: str) -> None:
+    path = _sql_target_file(tmp_path, file_line, **{"empty.sql": "-- nothing here\n;\n"})
+    [problem] = problems_of(path)
+    assert fragment in problem.message, problem
+    assert problem.line == 6, problem
+    assert problem.path.startswith("rules.r.targets[0]"), problem
+
+
 def test_known_topics_check_topic_targets_at_load_time() -> None:
     text = ELT.replace("topic: elt-status", "topic: elsewhere")
     assert load_pipeline(text, environ={}).topic_refs  # not checked without known_topics
