@@ -574,16 +574,104 @@ def apply(
 # -- demo ----------------------------------------------------------------------------------------
 @app.command()
 def demo(
-    rows: Annotated[int, typer.Option(help="Rows of sample trips to generate")] = 2_000_000,
-    home: Annotated[
-        Path | None, typer.Option(help="Data directory for the demo \\[default: a temporary one]")
+    which: Annotated[
+        str,
+        typer.Argument(
+            help="elt: the NYC taxi ELT pipeline, schedule to e-mail; "
+            "statements: a tour of the statement API"
+        ),
+    ] = "elt",
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Taxi trips to generate \\[default: 500,000 (elt), 2,000,000 (statements)]"
+        ),
     ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for the demo's data and mail \\[elt: $SQLTIDE_HOME/demo, kept and "
+            "emptied at each run; statements: a temporary one]"
+        ),
+    ] = None,
+    store: Annotated[
+        str, typer.Option(help="elt: state store URL, e.g. postgresql://... \\[default: SQLite]")
+    ] = "",
+    warehouse: Annotated[
+        str,
+        typer.Option(help="elt: warehouse URL, e.g. postgresql://... \\[default: DuckDB]"),
+    ] = "",
+    timeout: Annotated[
+        float, typer.Option(help="elt: seconds to wait for the pipeline to finish")
+    ] = 300.0,
 ) -> None:
-    """Start an embedded sqltide, load sample data and run real statements through the API."""
-    from .demo import run_demo
+    """Run sqltide's main job on an embedded server, through its real HTTP API.
 
-    code = run_demo(console, rows=rows, home=home)
+    `sqltide demo` generates NYC taxi trips and runs examples/nyc-taxi-elt end to end: a
+    schedule fires, the ELT script runs on the warehouse, its status event matches a rule, a
+    topic mails the result to a local mail catcher; every hand-off is printed as it happens.
+    """
+    if which not in ("elt", "statements"):
+        raise typer.BadParameter("elt or statements", param_hint="WHICH")
+    if rows is not None and rows < 1:
+        raise typer.BadParameter("at least 1", param_hint="--rows")
+    if which == "statements":
+        from .demos.statements import run_demo
+
+        raise typer.Exit(run_demo(console, rows=rows or 2_000_000, home=home))
+    from .demos.elt import run_elt_demo
+
+    try:
+        code = run_elt_demo(
+            console,
+            rows=rows or 500_000,
+            home=home,
+            store=store,
+            warehouse=warehouse,
+            timeout=timeout,
+        )
+    except (FileExistsError, FileNotFoundError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        code = 1
     raise typer.Exit(code)
+
+
+@app.command("mail-catcher")
+def mail_catcher(
+    folder: Annotated[
+        Path, typer.Option("--dir", help="Folder to keep the messages in, one .eml file each")
+    ] = Path("mail"),
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 to listen on")] = 1025,
+) -> None:
+    """Run a local SMTP server that keeps every message it gets as a file, to try pipelines.
+
+    Point sqltide at it with SQLTIDE_SMTP_URL='smtp://127.0.0.1:1025?security=none&from=sqltide@localhost'.
+    It listens on loopback only and accepts every recipient. Stop it with Ctrl-C.
+    """
+    import threading
+
+    from .notify.catcher import MailCatcher
+
+    def show(mail: Any) -> None:
+        console.print(
+            f"{mail.path}: [bold]{mail.subject}[/] to {', '.join(mail.recipients)}",
+            highlight=False,
+        )
+
+    catcher = MailCatcher(folder, port=port, on_mail=show)
+    try:
+        catcher.start()
+    except OSError as exc:
+        err.print(f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"Catching mail on 127.0.0.1:{catcher.port}, keeping it in {folder.resolve()}")
+    console.print(f"SQLTIDE_SMTP_URL='{catcher.smtp_url()}'", highlight=False, soft_wrap=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        catcher.stop()
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""The README as a user meets it: ``sqltide demo``, then ``sqltide serve`` and the CLI.
+"""The README as a user meets it: ``sqltide demo`` (the NYC taxi ELT pipeline, end to end),
+``sqltide demo statements``, then ``sqltide serve`` and the CLI.
 
 Everything here runs ``sqltide`` in new processes with a temporary ``SQLTIDE_HOME`` and
 ``HOME``, and checks what a user sees: exit codes, printed output, files written.
@@ -7,6 +8,8 @@ Everything here runs ``sqltide`` in new processes with a temporary ``SQLTIDE_HOM
 from __future__ import annotations
 
 import csv
+import email
+import email.policy
 import io
 import json
 import re
@@ -58,14 +61,96 @@ def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> str:
 
 
 # -- sqltide demo ----------------------------------------------------------------------------
-def test_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
-    env = user_env(tmp_path)
+def sqltide_command() -> list[str]:
     if Path(sys.executable).with_name("sqltide").exists():
-        command = [str(Path(sys.executable).with_name("sqltide"))]
-    else:
-        command = [sys.executable, "-m", "sqltide.cli"]
+        return [str(Path(sys.executable).with_name("sqltide"))]
+    return [sys.executable, "-m", "sqltide.cli"]
+
+
+def test_the_elt_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
+    """The README's first command: schedule -> SQL -> status event -> rule -> topic -> mail."""
+    env = user_env(tmp_path)
     done = subprocess.run(
-        [*command, "demo", "--rows", "200000"],
+        [*sqltide_command(), "demo", "--rows", "30000"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
+        check=False,
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "Traceback" not in out and "UNEXPECTED" not in out, out
+    text = flat(out)
+    assert "Demo finished: every hand-off went as expected" in text, out
+
+    # each hand-off is printed, in the order the pipeline makes them
+    steps = [
+        r"schedule rule nyc-taxi-elt-schedule fired: Scheduled Event " + UUID,
+        r"rule rule nyc-taxi-elt-schedule -> run-elt: statement " + UUID + " submitted",
+        r"statement nyc-taxi-elt " + UUID + r" STARTED on warehouse default \(a batch of 4",
+        r"statement nyc-taxi-elt FINISHED in [0-9.]+s",
+        r"event Redshift Data Statement Status Change: state FINISHED, rows \d+, principal "
+        r"arn:aws:sts::000000000000:assumed-role/elt-role/nyc-taxi-elt",
+        r"rule rule nyc-taxi-elt-completed -> mail: message published: "
+        r"'Extract Load Transform process FINISHED in sqltide'",
+        r"topic rule nyc-taxi-elt-completed -> mail/nyc-taxi-elt-status/data-team: e-mail "
+        r"handed to the SMTP server",
+        r"mail the mail catcher received 'Extract Load Transform process FINISHED in sqltide' "
+        r"for data-team@example.com",
+    ]
+    positions = []
+    for step in steps:
+        found = re.search(step, text)
+        assert found, (step, out)
+        positions.append(found.start())
+    assert positions[:4] == sorted(positions[:4]), out
+
+    # the demo's folder is kept, under SQLTIDE_HOME, so the mail can be read afterwards
+    home = tmp_path / "sqltide-home" / "demo"
+    [mail_file] = sorted((home / "mail").glob("*.eml"))
+    assert f"cat {mail_file}" in text, out
+    mail = email.message_from_bytes(mail_file.read_bytes(), policy=email.policy.default)
+    assert mail["Subject"] == "Extract Load Transform process FINISHED in sqltide"
+    assert mail["To"] == "data-team@example.com"
+    body = json.loads(mail.get_body(preferencelist=("plain",)).get_content())
+    assert body["state"] == "FINISHED" and body["statementName"] == "nyc-taxi-elt"
+    assert body["principal"] == "arn:aws:sts::000000000000:assumed-role/elt-role/nyc-taxi-elt"
+    assert "ok 30,000 trips in the aggregate, as generated" in text, out
+    assert (home / "data" / "nyc_yellow_taxi_raw.psv").exists()
+    assert not (tmp_path / "user" / ".sqltide").exists()
+
+    # run again: the folder is emptied and the run starts afresh
+    again = subprocess.run(
+        [*sqltide_command(), "demo", "--rows", "1000"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=180,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert [p.name for p in (home / "mail").glob("*.eml")] == ["0001.eml"]
+
+
+def test_the_demo_does_not_empty_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    done = run_cli("demo", "--home", str(precious), env=user_env(tmp_path), cwd=tmp_path)
+    out = assert_clean_failure(done)
+    assert "is not empty and not a demo folder" in flat(out), out
+    assert (precious / "keep.txt").read_text() == "mine"
+
+
+def test_the_statements_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
+    env = user_env(tmp_path)
+    done = subprocess.run(
+        [*sqltide_command(), "demo", "statements", "--rows", "200000"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

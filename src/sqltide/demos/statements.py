@@ -1,4 +1,4 @@
-"""``sqltide demo``: a tour of statements on the embedded default, through the real HTTP API.
+"""``sqltide demo statements``: a tour of statements on the embedded default, through the real HTTP API.
 
 It starts an embedded server on a loopback port, loads generated taxi trips into DuckDB with
 a batch, runs a parameterised query, polls a long statement, cancels another, shows a failing
@@ -15,11 +15,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .client import Client
-from .keys import create_key
-from .runtime import Runtime
-from .server import ServerThread
-from .settings import Settings
+from ..client import Client
+from ..keys import create_key
+from ..runtime import Runtime
+from ..server import ServerThread
+from ..settings import Settings
 
 LOAD_TRIPS = """
 CREATE TABLE trips AS
