@@ -196,7 +196,8 @@ class EltDemo:
         statements = split_script(sql_file.read_text())
         st = client.wait(client.batch(statements, statement_name="nyc-taxi-setup").id, timeout=120)
         for sql in statements:
-            first = next(line for line in sql.splitlines() if not line.startswith("--"))
+            code = [ln for ln in sql.splitlines() if ln.strip() and not ln.startswith("--")]
+            first = code[0] if code else sql
             self.console.print(f"  {first.strip()} ...")
         self.check(st.status == "FINISHED", f"setup batch {st.status} {st.error or ''}")
 
