@@ -16,7 +16,6 @@ from typing import Any
 from ..client import Client
 from ..client.models import Statement
 
-
 #: The order of a run's steps, for steps whose records give the same time.
 ORDER = ("schedule", "rule", "statement", "event", "topic", "retry", "dead", "mail")
 
