@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import unicodedata
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,18 @@ _KIND_OF_PREFIX = {
 }
 _PREFIX = re.compile(r"([A-Za-z ]+?) Error: ")
 _RESULT_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "RELATION"}
+#: Statements whose result depends on what they hold: ``EXECUTE`` runs a prepared query or
+#: DML; ``PIVOT`` (a "MULTI" statement) answers rows, ``CREATE TABLE ... AS PIVOT`` does not.
+_MAYBE_RESULT_TYPES = {"EXECUTE", "MULTI"}
+
+
+def _is_result_set(description: Any) -> bool:
+    """Rows, rather than DuckDB's one-column ``Count`` (rows touched) or ``Success`` answer."""
+    if not description:
+        return False
+    return not (len(description) == 1 and description[0][0] in ("Count", "Success"))
+
+
 _DML_TYPES = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}
 _RETURNING = re.compile(r"\breturning\b", re.IGNORECASE)
 _CARET = re.compile(r"LINE (\d+): ([^\n]*)\n( *)\^")
@@ -189,6 +202,9 @@ class DuckDBConnection(EngineConnection):
             return self._query(text, args, sql, probe=kind == "SELECT" or returning)
         try:
             cur = self._con.execute(text, args)
+            if kind in _MAYBE_RESULT_TYPES and _is_result_set(cur.description):
+                # EXECUTE of a prepared query, PIVOT (several statements inside): rows.
+                return self._executed(cur, sql)
             rows = None
             # DML, CREATE TABLE AS and COPY answer one "Count" row: the rows they touched.
             if cur.description and cur.description[0][0] == "Count":
@@ -197,6 +213,23 @@ class DuckDBConnection(EngineConnection):
             return ExecResult(has_result_set=False, rows_affected=rows)
         except duckdb.Error as exc:
             raise map_error(exc, sql) from exc
+
+    def _executed(self, cur: duckdb.DuckDBPyConnection, sql: str) -> ExecResult:
+        """The result set of a statement already run with ``execute``."""
+        try:
+            with warnings.catch_warnings():  # "makes an extra copy": there is no other way here
+                warnings.simplefilter("ignore")
+                reader = cur.to_arrow_reader(self._batch_rows)
+            schema = reader.schema
+            columns = [
+                _column_meta(d[0], d[1], schema.field(i).type)
+                for i, d in enumerate(cur.description or ())
+            ]
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            raise map_error(exc, sql) from exc
+        return ExecResult(
+            has_result_set=True, columns=columns, schema=schema, batches=self._stream(reader, sql)
+        )
 
     def _query(self, text: str, args: dict[str, Any] | None, sql: str, probe: bool) -> ExecResult:
         try:

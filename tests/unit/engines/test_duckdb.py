@@ -137,6 +137,29 @@ def test_returning_inside_a_literal_is_not_a_result_set(conn: DuckDBConnection) 
 # -- parameters ----------------------------------------------------------------------------
 
 
+def test_pivot_and_execute_of_a_prepared_query_give_result_sets(conn: DuckDBConnection) -> None:
+    conn.execute("CREATE TABLE sales AS SELECT range % 3 AS k, range AS v FROM range(10)")
+    pivot = conn.execute("PIVOT sales ON k USING sum(v) AS total")
+    assert pivot.has_result_set
+    assert [c.name for c in pivot.columns] == ["0_total", "1_total", "2_total"]
+    assert pa.Table.from_batches(list(pivot.batches or [])).to_pylist() == [
+        {"0_total": 18, "1_total": 12, "2_total": 15}
+    ]
+    assert not conn.execute("PREPARE answer AS SELECT 42 AS a").has_result_set
+    executed = conn.execute("EXECUTE answer")
+    assert executed.has_result_set and [c.name for c in executed.columns] == ["a"]
+    assert [b.to_pylist() for b in executed.batches or []] == [[{"a": 42}]]
+
+
+def test_statements_of_those_kinds_without_rows_have_no_result_set(conn: DuckDBConnection) -> None:
+    conn.execute("CREATE TABLE sales AS SELECT range % 3 AS k, range AS v FROM range(10)")
+    created = conn.execute("CREATE TABLE wide AS PIVOT sales ON k USING sum(v)")
+    assert not created.has_result_set
+    conn.execute("PREPARE add_one AS INSERT INTO sales VALUES (7, 7), (8, 8)")
+    inserted = conn.execute("EXECUTE add_one")
+    assert not inserted.has_result_set and inserted.rows_affected == 2
+
+
 def test_named_parameters_are_bound(conn: DuckDBConnection) -> None:
     result = query(
         conn,
