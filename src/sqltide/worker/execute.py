@@ -44,6 +44,12 @@ SHUTDOWN: dict[str, Any] = {
 }
 
 
+#: After a cancel, the run is interrupted again after these delays (then every last one)
+#: until it ends: the first interrupt may land between two statements and stop nothing.
+INSIST_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0)
+INSIST_LOCK = threading.Lock()
+
+
 class Cancelled(Exception):
     """Raised inside a run when its cancel flag is set between batches."""
 
@@ -81,16 +87,40 @@ class Execution:
         self.chunk_bytes = chunk_bytes
         self.inline_bytes = inline_bytes
         self.cancel_event = threading.Event()
+        self.finished = threading.Event()
         self.shutdown = False
+        self._insisting = False
 
     def cancel(self, *, shutdown: bool = False) -> None:
-        """Interrupt the run: on request (ends ABORTED) or because the worker stops (FAILED)."""
+        """Interrupt the run: on request (ends ABORTED) or because the worker stops (FAILED).
+
+        An interrupt that lands just before the engine starts a statement finds nothing to
+        stop, so the run is interrupted again, with backoff, until it ends.
+        """
         self.shutdown = shutdown
         self.cancel_event.set()
+        self._interrupt()
+        with INSIST_LOCK:
+            if self._insisting or self.finished.is_set():
+                return
+            self._insisting = True
+        threading.Thread(
+            target=self._insist, name=f"sqltide-cancel-{self.record.id[:8]}", daemon=True
+        ).start()
+
+    def _interrupt(self) -> None:
         try:
             self.conn.interrupt()
         except Exception:  # the connection may be between statements; the flag still stops it
             logger.debug("interrupt failed for %s", self.record.id, exc_info=True)
+
+    def _insist(self) -> None:
+        for delay in INSIST_DELAYS:
+            if self.finished.wait(delay):
+                return
+            self._interrupt()
+        while not self.finished.wait(INSIST_DELAYS[-1]):
+            self._interrupt()
 
     def _check_cancel(self, _rows: int = 0) -> None:
         if self.cancel_event.is_set():
@@ -132,6 +162,12 @@ class Execution:
 
     def run(self) -> tuple[StatementStatus, dict[str, Any]]:
         """Run and return the terminal status with the fields to record on the statement."""
+        try:
+            return self._run()
+        finally:
+            self.finished.set()
+
+    def _run(self) -> tuple[StatementStatus, dict[str, Any]]:
         if self.record.is_batch:
             return self._run_batch()
         try:
