@@ -220,6 +220,8 @@ class DuckDBConnection(EngineConnection):
             with warnings.catch_warnings():  # "makes an extra copy": there is no other way here
                 warnings.simplefilter("ignore")
                 reader = cur.to_arrow_reader(self._batch_rows)
+            if reader is None:
+                return ExecResult(has_result_set=False)
             schema = reader.schema
             columns = [
                 _column_meta(d[0], d[1], schema.field(i).type)
