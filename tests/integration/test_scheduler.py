@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 import pytest
 
+import pgtools
 from sqltide.events.bus import Bus
 from sqltide.events.scheduler import SCHEDULE_DETAIL_TYPE, Scheduler
 from sqltide.events.service import EventService
 from sqltide.store import Store, store_from_url
 from sqltide.store.notify import Notifier
+from sqltide.store.postgres import PostgresStore
 
 P = "etl"
 
@@ -41,6 +47,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 def make_rule(store: Store, clock: Clock, name: str, schedule: str, **kw: object) -> None:
+    """Create or replace a rule, as an API call of another process would (no wake-up)."""
     service = EventService(store, Notifier(), ["default"], clock=clock)
     service.put_rule(P, {"name": name, "schedule": schedule, "targets": [{"kind": "event"}], **kw})
 
@@ -183,3 +190,214 @@ def test_schedule_rule_fires_in_a_running_server(runtime, client) -> None:  # ty
         time.sleep(0.02)  # polling a condition, with a deadline
     else:
         raise AssertionError("the at() schedule did not fire")
+
+
+# -- firings prepared ahead of their moment -------------------------------------------------------
+
+
+class CallLog:
+    """A store that logs the name of every method called on it, then passes the call on."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self.calls: list[str] = []
+        self.fail: set[str] = set()  # methods to fail once
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kw: Any) -> Any:
+            self.calls.append(name)
+            if name in self.fail:
+                self.fail.discard(name)
+                raise ConnectionError("store unreachable")
+            return attr(*args, **kw)
+
+        return call
+
+
+def test_at_the_moment_only_the_prepared_write_is_left(store: Store) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    for n in range(3):
+        make_rule(store, clock, f"r{n}", "rate(1 minute)")
+    log = CallLog(store)
+    sched = Scheduler(log, Notifier(), clock=clock)  # type: ignore[arg-type]
+    sched.tick()
+    assert sched.prepared_at == at(2026, 1, 1, 0, 1).timestamp()
+    log.calls.clear()
+    clock.set(at(2026, 1, 1, 0, 0, 58))  # woken early: the due re-read waits for the write
+    assert sched.tick() == 2.0
+    assert log.calls == []
+    clock.set(at(2026, 1, 1, 0, 1))
+    sched.tick()
+    # the rules are not read again, nor anything worked out: the first call is the write
+    assert log.calls[0] == "record_firings"
+    assert "list_rules" in log.calls  # then they are, after it
+    assert log.calls.count("record_firings") == 1
+    for n in range(3):
+        assert fired(store, f"r{n}") == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"]
+    assert sched.prepared_at == at(2026, 1, 1, 0, 2).timestamp()
+
+
+@pytest.mark.parametrize("where", ["this process", "another process"])
+@pytest.mark.parametrize("change", ["disabled", "deleted"])
+def test_a_rule_disabled_or_deleted_after_its_firing_was_prepared_does_not_fire(
+    store: Store, where: str, change: str
+) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    make_rule(store, clock, "tick", "rate(1 minute)")
+    notifier = Notifier()
+    sched = Scheduler(store, notifier, clock=clock)
+    sched.tick()
+    assert sched.prepared_at == at(2026, 1, 1, 0, 1).timestamp()
+    if where == "another process":
+        clock.set(at(2026, 1, 1, 0, 0, 30))  # no wake-up: the write's check must catch it
+    if change == "disabled":
+        make_rule(store, clock, "tick", "rate(1 minute)", state="DISABLED")
+    else:
+        assert store.delete_rule(P, "tick")
+    if where == "this process":  # the API's wake-up, with the clock not moved at all
+        notifier.publish("rules", P)
+    for minute in (1, 2):
+        clock.set(at(2026, 1, 1, 0, minute))
+        sched.tick()
+    assert fired(store, "tick") == ["2026-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("where", ["this process", "another process"])
+def test_a_rule_changed_after_its_firing_was_prepared_fires_its_new_schedule(
+    store: Store, where: str
+) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    make_rule(store, clock, "tick", "rate(1 minute)")
+    notifier = Notifier()
+    sched = Scheduler(store, notifier, clock=clock)
+    sched.tick()
+    assert sched.prepared_at == at(2026, 1, 1, 0, 1).timestamp()
+    if where == "another process":
+        clock.set(at(2026, 1, 1, 0, 0, 30))
+    make_rule(store, clock, "tick", "rate(5 minutes)")  # counted from the rule's creation
+    if where == "this process":
+        notifier.publish("rules", P)
+    for minute in range(1, 7):
+        clock.set(at(2026, 1, 1, 0, minute))
+        sched.tick()
+    assert fired(store, "tick") == ["2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"]
+
+
+def test_two_schedulers_firing_prepared_moments_at_once_fire_each_once(
+    store_url: str, store: Store
+) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    names = [f"r{n}" for n in range(20)]
+    for name in names:
+        make_rule(store, clock, name, "rate(1 minute)")
+    other = store_from_url(store_url)
+    try:
+        scheds = [Scheduler(st, Notifier(), clock=clock) for st in (store, other)]
+        for s in scheds:
+            s.tick()
+        for minute in (1, 2, 3):
+            clock.set(at(2026, 1, 1, 0, minute))
+            assert all(s.prepared_at == clock.now for s in scheds)
+            run_together([s.tick for s in scheds])
+    finally:
+        other.close()
+    expected = [f"2026-01-01T00:0{m}:00Z" for m in range(4)]
+    for name in names:
+        assert fired(store, name) == expected
+
+
+def test_a_failed_write_loses_no_firing(store: Store) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    make_rule(store, clock, "tick", "rate(1 minute)")
+    log = CallLog(store)
+    sched = Scheduler(log, Notifier(), clock=clock)  # type: ignore[arg-type]
+    log.fail.add("record_firings")
+    with pytest.raises(ConnectionError):
+        sched.tick()  # the creation-time firing cannot be written
+    sched.tick()
+    clock.set(at(2026, 1, 1, 0, 1))
+    log.fail.add("record_firings")
+    with pytest.raises(ConnectionError):
+        sched.tick()  # nor the prepared one
+    clock.set(at(2026, 1, 1, 0, 1, 5))
+    sched.tick()
+    assert fired(store, "tick") == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"]
+
+
+@pytest.fixture
+def pg_store(pg_template: str) -> Iterator[PostgresStore]:
+    """Only the PostgreSQL store retries lost connections: a PostgreSQL store alone."""
+    with pgtools.fresh_database(pg_template) as url:
+        st = PostgresStore(url)
+        yield st
+        st.close()
+
+
+def test_a_prepared_write_whose_commit_answer_was_lost_counts_as_fired(
+    pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write whose connection dropped after COMMIT is retried; the retry must see that its
+    own first attempt recorded the firings."""
+    store = pg_store
+    store.retry_initial = 0.001
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    for name in ("a", "b"):
+        make_rule(store, clock, name, "rate(1 minute)")
+    notifier = Notifier()
+    published: list[str] = []
+    notifier.subscribe("events", published.append)
+    sched = Scheduler(store, notifier, clock=clock)
+    sched.tick()
+    published.clear()
+    clock.set(at(2026, 1, 1, 0, 1))
+    with commit_answer_lost(monkeypatch, store):
+        sched.tick()
+    assert published == [P]  # recorded by the first attempt: fired, not lost
+    for name in ("a", "b"):
+        assert fired(store, name) == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"]
+
+
+@contextmanager
+def commit_answer_lost(monkeypatch: pytest.MonkeyPatch, st: PostgresStore) -> Iterator[None]:
+    """The next transaction commits, then fails as if the connection dropped (so it is retried)."""
+    real = st._pool.connection
+    left = [1]
+
+    @contextmanager
+    def flaky(*args: Any, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+        with real(*args, **kwargs) as conn:
+            yield conn
+        if left[0] > 0:
+            left[0] -= 1
+            raise psycopg.OperationalError("injected: connection lost after COMMIT")
+
+    with monkeypatch.context() as m:
+        m.setattr(st._pool, "connection", flaky)
+        yield
+    assert left[0] == 0, "the injected failure happened"
+
+
+def run_together(calls: list[Callable[[], object]], timeout: float = 30.0) -> None:
+    """Run the calls in threads released at the same moment; re-raise the first error."""
+    barrier = threading.Barrier(len(calls))
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout)
+            call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a scheduler tick did not finish"
+    if errors:
+        raise errors[0]

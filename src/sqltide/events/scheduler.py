@@ -1,24 +1,35 @@
 """Firing schedule rules: ``cron(…)``, ``rate(…)`` and ``at(…)``, each firing exactly once.
 
-Every worker process runs a scheduler. For each enabled schedule rule it works out the firings
-due since the rule's ``last_fired_at`` (see :func:`~sqltide.events.schedules.due_firings` and
-the rule's missed-firing policy) and records each with
-:meth:`~sqltide.store.Store.record_firing`, which advances ``last_fired_at`` and writes the
-``Scheduled Event`` in one transaction, only if no other scheduler recorded that firing
-first: two processes firing the same moment produce one event. The event's id is derived from
-the rule and the firing time, and the bus delivers it to the rule's own targets.
+Every worker process runs a scheduler. It keeps the enabled schedule rules in memory, each with
+its parsed schedule and the next moment it is due, so a tick looks only at the rules that are
+due. It re-reads them (keeping what did not change) at once when a rule changes in this
+process (the ``rules`` wake-up), when a write finds a rule changed by another process, and
+otherwise every ``max_sleep_seconds``, since rules changed elsewhere send no wake-up.
 
-Between firings the scheduler sleeps until the next one is due (at most
-``max_sleep_seconds``), and wakes at once when rules change.
+Firing on time: the scheduler knows the next firing moment, so ahead of it (right after the
+previous tick) it works out the firings due then and builds their events, serialised. At the
+moment only the store write is left: one :meth:`~sqltide.store.Store.record_firings`
+transaction. It advances each rule's ``last_fired_at`` and writes its ``Scheduled Event`` only
+if no other scheduler recorded that firing first (two processes firing the same moment produce
+one event), and only if the rule is still enabled with the ``updated_at`` it had when the
+firing was prepared: a rule disabled, changed or deleted in between does not fire its old
+definition; it is re-read and looked at again. The event's id is derived from the rule and the
+firing time, and the bus delivers it to the rule's own targets.
+
+A prepared moment more than a minute (the grace) in the past is dropped, not fired: after
+downtime or a stall, each rule's missed-firing policy decides what runs (see
+:func:`~sqltide.events.schedules.due_firings`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,9 +44,30 @@ SCHEDULE_SOURCE = "aws.events"
 SCHEDULE_DETAIL_TYPE = "Scheduled Event"
 RULE_ARN_PREFIX = "arn:aws:events:local:000000000000:rule/"
 
+#: How long before a prepared moment the periodic re-read of the rules waits for it.
+_QUIET_SECONDS = 5.0
+
+#: One firing as the store records it: (principal, rule name, fired at, its events); no
+#: events for a watermark move.
+Firing = tuple[str, str, float, list[EventRecord]]
+
 
 def rule_arn(name: str) -> str:
     return RULE_ARN_PREFIX + name
+
+
+@dataclass(frozen=True, slots=True)
+class _SerializedEvent(EventRecord):
+    """An event whose row is serialised when it is built, ahead of the firing moment, so the
+    write at the moment only binds it."""
+
+    _row: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_row", EventRecord.to_row(self))  # frozen: set once
+
+    def to_row(self) -> dict[str, Any]:
+        return self._row
 
 
 def scheduled_event(rule: RuleRecord, fire: datetime) -> EventRecord:
@@ -44,7 +76,7 @@ def scheduled_event(rule: RuleRecord, fire: datetime) -> EventRecord:
         uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:{rule.principal}:{firing_id(rule.name, fire)}")
     )
     ts = fire.timestamp()
-    return EventRecord(
+    return _SerializedEvent(
         id=event_id,
         principal=rule.principal,
         source=SCHEDULE_SOURCE,
@@ -62,7 +94,42 @@ def scheduled_event(rule: RuleRecord, fire: datetime) -> EventRecord:
     )
 
 
+def _definition(rule: RuleRecord) -> tuple[Any, ...]:
+    """What decides a rule's firings (its targets do not: the bus reads them when routing)."""
+    return (
+        rule.updated_at,
+        rule.created_at,
+        rule.schedule,
+        rule.timezone,
+        rule.missed_policy,
+        rule.missed_window_seconds,
+    )
+
+
+@dataclass(slots=True)
+class _Entry:
+    """An enabled schedule rule as the scheduler keeps it between ticks."""
+
+    rule: RuleRecord
+    schedule: Schedule
+    #: As stored: the rule's, moved forward by this scheduler's own writes.
+    last_fired_at: float | None
+    #: When the rule is next due (-inf: look at it at once; inf: never again).
+    next_at: float = -math.inf
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """The firings due at one moment, worked out before it: per rule, its entry, its firings
+    and the moment it is due next once they are recorded."""
+
+    at: float
+    rules: dict[tuple[str, str], tuple[_Entry, list[Firing], float]] = field(default_factory=dict)
+
+
 class Scheduler:
+    """The schedule rules of every principal, fired by one thread of a worker process."""
+
     def __init__(
         self,
         store: Store,
@@ -75,11 +142,14 @@ class Scheduler:
         self.notifier = notifier
         self.clock = clock
         self.max_sleep_seconds = max_sleep_seconds
-        self._compiled: dict[tuple[str, str], tuple[float, Schedule]] = {}
+        self._rules: dict[tuple[str, str], _Entry] = {}
+        self._loaded_at: float | None = None
+        self._prepared: _Prepared | None = None
+        self._changed = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        notifier.subscribe("rules", lambda _k: self._wake.set())
+        notifier.subscribe("rules", self._rules_changed)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="sqltide-scheduler", daemon=True)
@@ -91,6 +161,15 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    @property
+    def prepared_at(self) -> float | None:
+        """The firing moment whose firings are prepared (epoch seconds), or None."""
+        return None if self._prepared is None else self._prepared.at
+
+    def _rules_changed(self, _principal: str) -> None:
+        self._changed.set()
+        self._wake.set()
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
@@ -101,74 +180,171 @@ class Scheduler:
             self._wake.wait(sleep)
             self._wake.clear()
 
-    def _schedule(self, rule: RuleRecord) -> Schedule:
-        key = (rule.principal, rule.name)
-        hit = self._compiled.get(key)
-        if hit is not None and hit[0] == rule.updated_at:
-            return hit[1]
-        assert rule.schedule is not None
-        # A rule's firings count from its creation: rate() starts there, and a cron firing
-        # between creation and the first tick is not "missed".
-        start = datetime.fromtimestamp(rule.created_at, UTC)
-        schedule = parse_schedule(rule.schedule, rule.timezone, start=start)
-        self._compiled[key] = (rule.updated_at, schedule)
-        return schedule
-
     def tick(self) -> float:
         """Fire what is due; returns the seconds until the next firing (capped)."""
-        now_ts = self.clock()
-        now = datetime.fromtimestamp(now_ts, UTC)
-        next_due = now_ts + self.max_sleep_seconds
+        try:
+            return self._tick()
+        except BaseException:
+            # A failed write may have left rules marked as handled: start again from the store.
+            self._rules, self._loaded_at, self._prepared = {}, None, None
+            raise
+
+    def _tick(self) -> float:
+        now = self.clock()
+        if self._changed.is_set() or self._loaded_at is None:
+            # A rule changed in this process: re-read first, never fire its old definition.
+            self._changed.clear()
+            self._reload(now)
         fired: set[str] = set()
-        batch: list[tuple[str, str, float, list[EventRecord]]] = []
+        # 1. The moment came: its firings are worked out already, only the write is left.
+        lost = False
+        prepared = self._prepared
+        if prepared is not None and prepared.at <= now:
+            self._prepared = None
+            # Past the grace they are no longer on time: the catch-up below applies each
+            # rule's missed-firing policy instead.
+            if now - prepared.at <= DEFAULT_GRACE.total_seconds():
+                lost = self._fire_prepared(prepared, fired)
+        # 2. Then re-read the rules if needed, and fire whatever else is due (after downtime,
+        # a rule just created or changed, one that lost a firing to a change elsewhere).
+        assert self._loaded_at is not None
+        stale = now - self._loaded_at >= self.max_sleep_seconds
+        # ... but not just before a prepared moment (a wake-up a hair early): that is re-read
+        # right after its write, so the write is not kept waiting.
+        soon = self._prepared is not None and self._prepared.at - now < _QUIET_SECONDS
+        if lost or (stale and not soon):
+            self._reload(now)
+        if self._record(self._catch_up(now), fired):
+            self._reload(now)  # a rule changed elsewhere: look at it again, once
+            self._record(self._catch_up(now), fired)
+        for principal in fired:
+            self.notifier.publish("events", principal)
+        # 3. Prepare the next moment while waiting for it.
+        self._prepare()
+        next_due = now + self.max_sleep_seconds
+        if self._prepared is not None:
+            next_due = min(next_due, self._prepared.at)
+        return max(0.0, next_due - self.clock())
+
+    # -- the rules in memory -------------------------------------------------------------------
+    def _reload(self, now: float) -> None:
+        """Re-read the rules, keeping the entries (and prepared firings) of unchanged ones."""
+        fresh: dict[tuple[str, str], _Entry] = {}
         for rule in self.store.list_rules(None):
             if rule.schedule is None or rule.state != "ENABLED":
                 continue
+            key = (rule.principal, rule.name)
+            old = self._rules.get(key)
+            same = old is not None and _definition(old.rule) == _definition(rule)
+            if old is not None and same and old.last_fired_at == rule.last_fired_at:
+                fresh[key] = old
+                continue
             try:
-                schedule = self._schedule(rule)
+                schedule = old.schedule if old is not None and same else _parse(rule)
             except Exception:  # validated when stored; a rule that no longer parses is skipped
                 logger.exception(
                     "rule %s/%s: its schedule does not parse", rule.principal, rule.name
                 )
                 continue
-            batch.extend(self._due(rule, schedule, now))
-            upcoming = schedule.next_after(now)
-            if upcoming is not None:
-                next_due = min(next_due, upcoming.timestamp())
+            fresh[key] = _Entry(rule, schedule, rule.last_fired_at)
+        self._rules = fresh
+        self._loaded_at = now
+        if self._prepared is not None:
+            self._prepared.rules = {
+                key: item for key, item in self._prepared.rules.items() if fresh.get(key) is item[0]
+            }
+
+    def _catch_up(self, now_ts: float) -> list[tuple[_Entry, Firing]]:
+        """The firings of every rule due by now (a watermark move has no events)."""
+        now = datetime.fromtimestamp(now_ts, UTC)
+        out: list[tuple[_Entry, Firing]] = []
+        for entry in self._rules.values():
+            if entry.next_at <= now_ts:
+                out.extend((entry, firing) for firing in _due(entry, now))
+                entry.next_at = _next(entry.schedule, now)
+        return out
+
+    # -- firing ahead of time ------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Work out the firings of the next moment (keeping those already worked out)."""
+        upcoming = min((entry.next_at for entry in self._rules.values()), default=math.inf)
+        if upcoming == math.inf:
+            self._prepared = None
+            return
+        if self._prepared is None or self._prepared.at != upcoming:
+            self._prepared = _Prepared(upcoming)
+        moment = datetime.fromtimestamp(upcoming, UTC)
+        prepared = self._prepared.rules
+        for key, entry in self._rules.items():
+            if entry.next_at == upcoming and key not in prepared:
+                prepared[key] = (entry, _due(entry, moment), _next(entry.schedule, moment))
+
+    def _fire_prepared(self, prepared: _Prepared, fired: set[str]) -> bool:
+        """Record a prepared moment: the store write alone. True when a firing was not recorded."""
+        batch = [(entry, f) for entry, firings, _ in prepared.rules.values() for f in firings]
+        lost = self._record(batch, fired)
+        for entry, _, following in prepared.rules.values():
+            entry.next_at = following  # a rule that lost is re-read, and this entry dropped
+        return lost
+
+    def _record(self, batch: list[tuple[_Entry, Firing]], fired: set[str]) -> bool:
+        """Record firings in one transaction; True when one was not (fired by another
+        scheduler first, or its rule changed since it was read)."""
+        if not batch:
+            return False
         # One transaction for every firing of this tick: 10,000 schedules due at the same
         # minute are recorded in one commit, not ten thousand.
-        for item, won in zip(batch, self.store.record_firings(batch), strict=True):
-            if won and item[3]:
-                logger.info("rule %s/%s fired", item[0], item[1])
-                fired.add(item[0])
-        for principal in fired:
-            self.notifier.publish("events", principal)
-        return max(0.0, next_due - self.clock())
+        won = self.store.record_firings(
+            [firing for _, firing in batch],
+            rule_versions=[entry.rule.updated_at for entry, _ in batch],
+        )
+        lost = False
+        for (entry, (principal, name, fired_at, events)), ok in zip(batch, won, strict=True):
+            if not ok:
+                lost = True
+                continue
+            entry.last_fired_at = fired_at
+            if events:
+                logger.info("rule %s/%s fired", principal, name)
+                fired.add(principal)
+        return lost
 
-    def _due(
-        self, rule: RuleRecord, schedule: Schedule, now: datetime
-    ) -> list[tuple[str, str, float, list[EventRecord]]]:
-        """The firings of ``rule`` to record now (a watermark move has no events)."""
-        last = (
-            datetime.fromtimestamp(rule.last_fired_at, UTC)
-            if rule.last_fired_at is not None
-            else None
-        )
-        window = (
-            timedelta(seconds=rule.missed_window_seconds)
-            if rule.missed_window_seconds is not None
-            else None
-        )
-        policy: Any = rule.missed_policy
-        due = due_firings(schedule, last, now, policy, window)
-        items = [
-            (rule.principal, rule.name, fire.timestamp(), [scheduled_event(rule, fire)])
-            for fire in due
-        ]
-        if not due and (last is None or now - last > 2 * DEFAULT_GRACE):
-            # Nothing to fire, but firings were skipped (or there was none yet): move the
-            # watermark so they are not looked at again on every tick.
-            watermark = now - DEFAULT_GRACE
-            if last is None or watermark > last:
-                items.append((rule.principal, rule.name, watermark.timestamp(), []))
-        return items
+
+def _parse(rule: RuleRecord) -> Schedule:
+    assert rule.schedule is not None
+    # A rule's firings count from its creation: rate() starts there, and a cron firing
+    # between creation and the first tick is not "missed".
+    start = datetime.fromtimestamp(rule.created_at, UTC)
+    return parse_schedule(rule.schedule, rule.timezone, start=start)
+
+
+def _next(schedule: Schedule, after: datetime) -> float:
+    upcoming = schedule.next_after(after)
+    return math.inf if upcoming is None else upcoming.timestamp()
+
+
+def _due(entry: _Entry, now: datetime) -> list[Firing]:
+    """The firings of a rule to record at ``now`` (a watermark move has no events)."""
+    rule = entry.rule
+    last = (
+        datetime.fromtimestamp(entry.last_fired_at, UTC)
+        if entry.last_fired_at is not None
+        else None
+    )
+    window = (
+        timedelta(seconds=rule.missed_window_seconds)
+        if rule.missed_window_seconds is not None
+        else None
+    )
+    policy: Any = rule.missed_policy
+    due = due_firings(entry.schedule, last, now, policy, window)
+    items: list[Firing] = [
+        (rule.principal, rule.name, fire.timestamp(), [scheduled_event(rule, fire)]) for fire in due
+    ]
+    if not due and (last is None or now - last > 2 * DEFAULT_GRACE):
+        # Nothing to fire, but firings were skipped (or there was none yet): move the
+        # watermark so they are not looked at again.
+        watermark = now - DEFAULT_GRACE
+        if last is None or watermark > last:
+            items.append((rule.principal, rule.name, watermark.timestamp(), []))
+    return items

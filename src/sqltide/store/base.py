@@ -201,10 +201,21 @@ class Store(abc.ABC):
         same moment: one wins). True for the winner."""
 
     def record_firings(
-        self, firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]]
+        self,
+        firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]],
+        *,
+        rule_versions: Sequence[float] | None = None,
     ) -> list[bool]:
         """:meth:`record_firing` for many ``(principal, name, fired_at, events)`` at once
-        (a store may do them in one transaction); one result each, in order."""
+        (a store may do them in one transaction); one result each, in order.
+
+        ``rule_versions``, one per firing, is the rule's ``updated_at`` when the firing was
+        worked out: a firing is then recorded only if its rule is still enabled with that
+        ``updated_at``, so a scheduler that prepared it ahead of time never fires a rule
+        disabled, changed or deleted since. A store must check it in the same transaction.
+        """
+        if rule_versions is not None:
+            raise NotImplementedError(f"{type(self).__name__} cannot check rule versions")
         return [self.record_firing(p, n, t, ev) for p, n, t, ev in firings]
 
     @abc.abstractmethod
