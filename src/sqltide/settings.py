@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("~/.sqltide")
@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     #: How long results are kept after a statement ends.
     result_retention_seconds: float = Field(default=24 * 3600, gt=0)
+    #: How long a finished statement's record is kept (describe, list, client tokens); at
+    #: least as long as its result. Its result goes first, after ``result_retention_seconds``.
+    statement_retention_seconds: float = Field(default=7 * 86_400, gt=0)
     #: How often the event router and the deliverer look for work nobody told them about
     #: (wake-ups normally reach them at once).
     bus_poll_seconds: float = Field(default=5.0, gt=0)
@@ -63,7 +66,11 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=4, ge=1, le=64)
     #: How long routed events stay in the archive (and can be replayed).
     event_retention_seconds: float = Field(default=7 * 86_400, gt=0)
-    #: How often expired results and idle sessions are swept.
+    #: How long delivered deliveries are kept (``GET /v1/deliveries``).
+    delivery_retention_seconds: float = Field(default=7 * 86_400, gt=0)
+    #: How long dead letters are kept for inspection and redrive (SQS's longest is 14 days).
+    dead_letter_retention_seconds: float = Field(default=14 * 86_400, gt=0)
+    #: How often expired results, old records and idle sessions are swept.
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
 
     #: Longest long-poll a describe may ask for.
@@ -89,6 +96,16 @@ class Settings(BaseSettings):
     result_chunk_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     #: Results smaller than this are kept in the state store instead of a file.
     result_inline_bytes: int = Field(default=64 * 1024, ge=0)
+
+    @model_validator(mode="after")
+    def _records_outlive_results(self) -> Settings:
+        if self.statement_retention_seconds < self.result_retention_seconds:
+            raise ValueError(
+                "statement_retention_seconds must be at least result_retention_seconds "
+                f"({self.statement_retention_seconds:g} < {self.result_retention_seconds:g}): "
+                "a result cannot outlive its statement"
+            )
+        return self
 
     @field_validator("warehouses", mode="before")
     @classmethod

@@ -193,6 +193,45 @@ def test_results_of_recent_statements_survive_a_sweep(
     assert rt.statements.result_reader("alice", new).page().rows == [["new"]]
 
 
+def test_sweep_deletes_statement_records_past_their_retention(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        result_retention_seconds=600,
+        statement_retention_seconds=3600,
+        sweep_interval_seconds=1e12,
+        lease_seconds=1e9,
+        result_inline_bytes=0,
+    )
+    rt = Runtime.build(settings, clock=clock)
+    rt.start()
+    try:
+        assert rt.worker is not None
+        old = submit(rt, "SELECT 1 AS a", "SELECT 2 AS b", is_batch=True)
+        wait_status(rt, old, S.FINISHED)
+        clock.advance(3000)
+        new = submit(rt, "SELECT 'new' AS v")
+        wait_status(rt, new, S.FINISHED)
+        clock.advance(601)  # old ended 3,601 s ago, new 601 s ago
+        rt.worker.sweep()
+        for gone in (old, f"{old}:1", f"{old}:2"):
+            with pytest.raises(errors.StatementNotFound):
+                rt.statements.describe("alice", gone)
+        assert not (settings.home_dir / "files" / "results" / old).exists()
+        # the newer statement is still described (its result expired after 600 s)
+        assert rt.statements.describe("alice", new).record.status is S.FINISHED
+        with pytest.raises(errors.ResultExpired):
+            rt.statements.result_reader("alice", new)
+    finally:
+        rt.stop()
+
+
+def test_statement_records_cannot_go_before_their_results(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least result_retention_seconds"):
+        make_settings(tmp_path, result_retention_seconds=600, statement_retention_seconds=60)
+
+
 # -- idle sessions --------------------------------------------------------------------------------
 def test_sweep_closes_idle_sessions(fake_runtime: Runtime, clock: FakeClock) -> None:
     rt = fake_runtime

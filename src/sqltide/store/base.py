@@ -144,6 +144,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def mark_results_expired(self, statement_ids: Sequence[str]) -> None: ...
 
+    @abc.abstractmethod
+    def delete_statements_ended_before(
+        self, before: float, limit: int = 1000
+    ) -> list[tuple[str, bool]]:
+        """Drop up to ``limit`` finished statements (FINISHED, FAILED, ABORTED) that ended
+        before ``before``, oldest first, with their sub-statements (record retention).
+
+        Returns ``(id, result_expired)`` of each: the result files of those whose results
+        were not expired yet are to be deleted too.
+        """
+
     # -- events ----------------------------------------------------------------------------
     @abc.abstractmethod
     def put_events(self, events: Sequence[EventRecord]) -> None:
@@ -173,6 +184,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def delete_events_before(self, before: float, limit: int = 10_000) -> int:
         """Drop routed events whose time is before ``before`` (archive retention)."""
+
+    @abc.abstractmethod
+    def delete_deliveries_before(self, status: str, before: float, limit: int = 10_000) -> int:
+        """Drop up to ``limit`` deliveries in ``status`` (``DELIVERED`` or ``DEAD``) last
+        updated before ``before``; returns how many."""
 
     # -- rules, topics, deliveries -------------------------------------------------------------
     @abc.abstractmethod

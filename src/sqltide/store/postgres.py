@@ -885,6 +885,25 @@ class PostgresStore(Store):
             ),
         )
 
+    def delete_statements_ended_before(
+        self, before: float, limit: int = 1000
+    ) -> list[tuple[str, bool]]:
+        def run(cur: Cursor, _retried: bool) -> list[tuple[str, bool]]:
+            # A retry after a lost commit finds the next slice; the ids of the first one are
+            # lost with its reply, and their results were expired before in the usual case.
+            cur.execute(
+                "WITH old AS (SELECT id, result_expired FROM statements WHERE parent_id IS NULL "
+                "AND ended_at < %s AND status IN ('FINISHED', 'FAILED', 'ABORTED') "
+                "ORDER BY ended_at LIMIT %s FOR UPDATE SKIP LOCKED), "
+                "subs AS (DELETE FROM statements WHERE parent_id IN (SELECT id FROM old)) "
+                "DELETE FROM statements s USING old WHERE s.id = old.id "
+                "RETURNING old.id, old.result_expired",
+                (before, limit),
+            )
+            return [(r["id"], bool(r["result_expired"])) for r in cur.fetchall()]
+
+        return self._call("delete_statements_ended_before", run)
+
     # -- events --------------------------------------------------------------------------------
     def put_events(self, events: Sequence[EventRecord]) -> None:
         if events:
@@ -943,6 +962,17 @@ class PostgresStore(Store):
             return cur.rowcount
 
         return self._call("delete_events_before", run)
+
+    def delete_deliveries_before(self, status: str, before: float, limit: int = 10_000) -> int:
+        def run(cur: Cursor, _retried: bool) -> int:
+            cur.execute(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE status = %s "
+                "AND status <> 'PENDING' AND updated_at < %s LIMIT %s)",
+                (status, before, limit),
+            )
+            return cur.rowcount
+
+        return self._call("delete_deliveries_before", run)
 
     def mark_events_routed(self, event_ids: Sequence[str], now: float) -> None:
         if not event_ids:

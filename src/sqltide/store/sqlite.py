@@ -540,6 +540,25 @@ class SQLiteStore(Store):
                 (*statement_ids, *statement_ids),
             )
 
+    def delete_statements_ended_before(
+        self, before: float, limit: int = 1000
+    ) -> list[tuple[str, bool]]:
+        with self._write() as con:
+            rows = con.execute(
+                "SELECT id, result_expired FROM statements WHERE parent_id IS NULL "
+                "AND ended_at < ? AND status IN ('FINISHED', 'FAILED', 'ABORTED') "
+                "ORDER BY ended_at LIMIT ?",
+                (before, limit),
+            ).fetchall()
+            ids = [r["id"] for r in rows]
+            if ids:
+                marks = ", ".join("?" * len(ids))
+                con.execute(
+                    f"DELETE FROM statements WHERE parent_id IN ({marks}) OR id IN ({marks})",
+                    (*ids, *ids),
+                )
+            return [(r["id"], bool(r["result_expired"])) for r in rows]
+
     # -- events --------------------------------------------------------------------------------
     def put_events(self, events: Sequence[EventRecord]) -> None:
         if events:
@@ -602,6 +621,15 @@ class SQLiteStore(Store):
                 "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE time < ? "
                 "AND routed_at IS NOT NULL LIMIT ?)",
                 (before, limit),
+            )
+            return cur.rowcount
+
+    def delete_deliveries_before(self, status: str, before: float, limit: int = 10_000) -> int:
+        with self._write() as con:
+            cur = con.execute(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE status = ? "
+                "AND status <> 'PENDING' AND updated_at < ? LIMIT ?)",
+                (status, before, limit),
             )
             return cur.rowcount
 

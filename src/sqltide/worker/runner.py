@@ -260,7 +260,8 @@ class Worker:
                     self.store.close_session(session.id, self.clock())
 
     def sweep(self) -> int:
-        """Delete results past retention and close idle sessions; returns results deleted."""
+        """Delete results and records past their retention and close idle sessions; returns
+        result files deleted."""
         now = self.clock()
         self._last_sweep = now
         deleted = 0
@@ -273,8 +274,21 @@ class Worker:
             for rec in batch:
                 deleted += self.storage.delete_prefix(f"results/{rec.id}")
             self.store.mark_results_expired([r.id for r in batch])
-        while self.store.delete_events_before(now - self.settings.event_retention_seconds) > 0:
+        s = self.settings
+        while self.store.delete_events_before(now - s.event_retention_seconds) > 0:
             pass  # in slices of 10,000, each its own transaction
+        while gone := self.store.delete_statements_ended_before(
+            now - s.statement_retention_seconds
+        ):
+            for statement_id, result_expired in gone:
+                if not result_expired:  # only if results are kept as long as records
+                    deleted += self.storage.delete_prefix(f"results/{statement_id}")
+        for status, keep in (
+            ("DELIVERED", s.delivery_retention_seconds),
+            ("DEAD", s.dead_letter_retention_seconds),
+        ):
+            while self.store.delete_deliveries_before(status, now - keep) > 0:
+                pass
         for session in self.store.expired_sessions(now):
             with self._sessions_lock:
                 conn = self._sessions.pop(session.id, None)

@@ -807,6 +807,36 @@ def test_results_expiry_listing_and_marking(store: Store) -> None:
     assert got is not None and not got.result_expired
 
 
+def test_record_retention_deletes_old_finished_statements_with_their_sub_statements(
+    store: Store,
+) -> None:
+    parent = stmt(is_batch=True)
+    add(store, parent, sub_statements=subs_of(parent, 2))
+    old, recent, running = (add(store, stmt(created_at=T0 + i)) for i in (1, 2, 3))
+    queued = add(store, stmt(created_at=T0 + 4))
+    store.claim_statements(["default"], "w1", 10, LEASE, T0)
+    for rec, end, at in ((parent, S.FINISHED, T0 + 10), (old, S.FAILED, T0 + 20)):
+        assert store.start_statement(rec.id, "w1", at)
+        assert store.finish_statement(rec.id, "w1", {"status": end, "ended_at": at}, at)
+    assert store.start_statement(recent.id, "w1", T0)
+    assert store.finish_statement(recent.id, "w1", {"status": S.FINISHED, "ended_at": T0 + 500}, 0)
+    assert store.start_statement(running.id, "w1", T0)
+    store.mark_results_expired([parent.id])
+    subs = [s.id for s in store.get_sub_statements(parent.id)]
+
+    assert store.delete_statements_ended_before(T0 + 10) == []
+    # oldest first, in slices of `limit`; (id, whether its results were expired already)
+    assert store.delete_statements_ended_before(T0 + 100, limit=1) == [(parent.id, True)]
+    assert store.delete_statements_ended_before(T0 + 100) == [(old.id, False)]
+    assert store.delete_statements_ended_before(T0 + 100) == []
+    for gone in (parent.id, old.id, *subs):
+        assert store.get_statement(gone) is None
+    # unfinished statements are never deleted, however old
+    assert store.delete_statements_ended_before(T0 + 10**9) == [(recent.id, False)]
+    for kept in (running.id, queued.id):
+        assert store.get_statement(kept) is not None
+
+
 # -- sessions of lost workers ---------------------------------------------------------------------
 def _session_owned_by(store: Store, owner: str, warehouse: str = "default") -> str:
     sess = session(warehouse=warehouse, keep_alive=3600)

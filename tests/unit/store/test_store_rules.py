@@ -334,6 +334,26 @@ def test_route_event_without_deliveries_marks_it_routed(store: Store) -> None:
     assert [e.id for e in store.claim_events("bus-2", 10, LEASE, T0 + 100)] == ["e2"]
 
 
+def test_settled_deliveries_past_retention_are_deleted_by_status(store: Store) -> None:
+    store.add_deliveries(
+        [
+            delivery("old-done", status="DELIVERED", updated_at=T0 + 1),
+            delivery("new-done", status="DELIVERED", updated_at=T0 + 100),
+            delivery("old-dead", status="DEAD", updated_at=T0 + 1),
+            delivery("old-pending", status="PENDING", updated_at=T0 + 1),
+        ]
+    )
+    assert store.delete_deliveries_before("DELIVERED", T0 + 50) == 1
+    assert store.delete_deliveries_before("DELIVERED", T0 + 50) == 0
+    assert store.get_delivery("old-done") is None
+    assert store.get_delivery("new-done") is not None
+    assert store.get_delivery("old-dead") is not None  # dead letters have their own retention
+    assert store.delete_deliveries_before("DEAD", T0 + 50, limit=10) == 1
+    # pending work is never deleted, whatever is asked
+    assert store.delete_deliveries_before("PENDING", T0 + 10**9) == 0
+    assert store.get_delivery("old-pending") is not None
+
+
 def test_add_deliveries_is_idempotent(store: Store) -> None:
     payloads: list[Any] = [{"a": {"b": [1, 2]}}, [1, "two", None], "text", 3.5, None, True]
     made = [delivery(f"d{n}", created=T0 + n, payload=p) for n, p in enumerate(payloads)]
