@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 
 import pgtools
-from helpers import ServeProcess, clean_env, run_cli, wait_for
+from helpers import Receiver, ServeProcess, clean_env, run_cli, wait_for
 from sqltide import errors
 from sqltide.client import Client, ConnectionFailed
 from sqltide.client.models import Statement
@@ -101,6 +102,39 @@ def assert_no_traceback(*procs: ServeProcess) -> None:
     for proc in procs:
         out = proc.output()
         assert "Traceback" not in out, out
+
+
+# -- 0. wake-ups between processes --------------------------------------------------------------
+def test_events_and_rule_changes_reach_a_worker_process_at_once(start: Start) -> None:
+    """An event put through the API process is routed and delivered by the worker process, and
+    a schedule made through the API fires there on time: both woken by LISTEN/NOTIFY, with
+    polling set far slower than the deadlines so that only a wake-up can meet them."""
+    slow = {"SQLTIDE_BUS_POLL_SECONDS": "60"}
+    api = start("api", "api", **slow)
+    worker = start("worker", "worker", **slow)
+    api.wait_healthy()
+    wait_worker_ready(worker)
+    receiver = Receiver()
+    try:
+        with api.client() as client:
+            target = {"id": "hook", "kind": "webhook", "url": receiver.url}
+            client.put_rule("orders", event_pattern={"source": ["shop"]}, targets=[target])
+            sent = time.monotonic()
+            client.put_event("shop", "Order Placed", {"order": 1})
+            wait_for("the event's webhook", lambda: len(receiver.requests) == 1, timeout=5)
+            assert receiver.requests[0]["at"] - sent < 5  # polling would take 60 s
+
+            # the worker's scheduler re-reads its rules every 30 s unless woken
+            fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+            client.put_rule("soon", schedule=f"at({fire:%Y-%m-%dT%H:%M:%S})", targets=[target])
+            wait_for("the schedule's webhook", lambda: len(receiver.requests) == 2, timeout=10)
+            late = datetime.now(UTC) - fire
+            assert late < timedelta(seconds=5), late
+            body = json.loads(receiver.requests[1]["body"])
+            assert body["detail-type"] == "Scheduled Event"
+    finally:
+        receiver.close()
+    assert_no_traceback(api, worker)
 
 
 # -- 1. one API, two workers ----------------------------------------------------------------------

@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ("work", "statement", "cancel")
+#: What crosses processes: new work for a warehouse, a statement's change (long-polls), a
+#: cancel request, new events and deliveries (the bus), and rule changes (routers' rule
+#: caches and schedulers). Anything else published stays in its process.
+CHANNELS = ("work", "statement", "cancel", "events", "deliveries", "rules")
 PREFIX = "sqltide_"
 
 
@@ -104,6 +107,8 @@ class PostgresNotifyTransport:
 
     # -- sending -------------------------------------------------------------------------------
     def send(self, channel: str, key: str) -> None:
+        if channel not in CHANNELS:
+            return  # nobody listens for it in other processes
         if channel == "work":
             with self._lock:
                 self._warehouses.add(key)
