@@ -67,11 +67,10 @@ def sqltide_command() -> list[str]:
     return [sys.executable, "-m", "sqltide.cli"]
 
 
-def test_the_elt_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
-    """The README's first command: schedule -> SQL -> status event -> rule -> topic -> mail."""
-    env = user_env(tmp_path)
-    done = subprocess.run(
-        [*sqltide_command(), "demo", "--rows", "30000"],
+def run_demo(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``sqltide demo ARGS`` as the README's first command runs it: the installed script."""
+    return subprocess.run(
+        [*sqltide_command(), "demo", *args],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -80,6 +79,12 @@ def test_the_elt_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
         timeout=180,
         check=False,
     )
+
+
+def test_the_elt_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
+    """The README's first command: schedule -> SQL -> status event -> rule -> topic -> mail."""
+    env = user_env(tmp_path)
+    done = run_demo(tmp_path, env, "--rows", "30000")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "Traceback" not in out and "UNEXPECTED" not in out, out
@@ -123,16 +128,7 @@ def test_the_elt_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     assert not (tmp_path / "user" / ".sqltide").exists()
 
     # run again: the folder is emptied and the run starts afresh
-    again = subprocess.run(
-        [*sqltide_command(), "demo", "--rows", "1000"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=180,
-        check=False,
-    )
+    again = run_demo(tmp_path, env, "--rows", "1000")
     assert again.returncode == 0, again.stdout + again.stderr
     assert [p.name for p in (home / "mail").glob("*.eml")] == ["0001.eml"]
 
@@ -149,16 +145,7 @@ def test_the_demo_does_not_empty_a_folder_it_did_not_make(tmp_path: Path) -> Non
 
 def test_the_statements_demo_runs_every_step_as_expected(tmp_path: Path) -> None:
     env = user_env(tmp_path)
-    done = subprocess.run(
-        [*sqltide_command(), "demo", "statements", "--rows", "200000"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-        check=False,
-    )
+    done = run_demo(tmp_path, env, "statements", "--rows", "200000")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     text = flat(out)
