@@ -105,13 +105,18 @@ class ServeProcess:
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str], cwd: Path | None = None, timeout: float = 30.0
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    timeout: float = 30.0,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``sqltide ARGS...`` as a user would (a new process) and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "sqltide.cli", *args],
         env=dict(env),
         cwd=cwd,
+        input=stdin,
         capture_output=True,
         text=True,
         encoding="utf-8",

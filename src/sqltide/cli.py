@@ -564,9 +564,10 @@ def apply(
     """Create or update the rules and topics of a pipeline file, idempotently (docs/pipelines.md)."""
     from .pipeline import cli_apply
 
+    source: str | Path = "-" if str(file) == "-" else file  # typer makes "-" a Path
     raise typer.Exit(
         cli_apply(
-            file, url=url, api_key=api_key, dry_run=dry_run, prune=prune, console=console, err=err
+            source, url=url, api_key=api_key, dry_run=dry_run, prune=prune, console=console, err=err
         )
     )
 

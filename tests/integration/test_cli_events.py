@@ -349,6 +349,9 @@ def test_apply_a_pipeline_file_then_again_unchanged(env: dict[str, str], tmp_pat
     again = cli(env, "apply", "-f", str(file))
     text = flat(again.stdout + again.stderr)
     assert "unchanged rule nightly" in text and "+ create" not in text
+    piped = run_cli("apply", "-f", "-", "--dry-run", env=env, stdin=file.read_text())
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert "unchanged rule nightly" in flat(piped.stdout + piped.stderr)  # - is standard input
     bad = write(tmp_path / "bad.json", {"version": 1, "rules": {"x": {"targets": []}}})
     done = cli(env, "apply", "-f", str(bad), code=1)
     assert "invalid_pipeline" in flat(done.stdout + done.stderr)
