@@ -210,11 +210,11 @@ def events_list(
     """List archived events, oldest first (narrow with --start and --end)."""
     _check_format(fmt)
     table = Table(header_style="bold")
-    table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=24)
-    table.add_column("detail-type", overflow="ellipsis", no_wrap=True, max_width=32)
+    table.add_column("time (UTC)", no_wrap=True, min_width=20)
+    table.add_column("source", overflow="ellipsis", no_wrap=True, min_width=12, max_width=24)
+    table.add_column("detail-type", overflow="ellipsis", no_wrap=True, min_width=16, max_width=32)
     table.add_column("id", no_wrap=True, min_width=36)
-    table.add_column("detail", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("detail", overflow="ellipsis", no_wrap=True, min_width=16, max_width=60)
     shown = 0
     with _client(url, api_key) as client:
         try:
@@ -236,7 +236,9 @@ def events_list(
             raise _fail(exc) from exc
     if fmt == "table":
         if shown:
-            console.print(table)
+            # Every column stays readable: a narrow terminal wraps the lines instead of Rich
+            # squeezing columns to nothing.
+            console.print(table, width=max(console.width, 130), crop=False)
         else:
             err.print("no events")
 
