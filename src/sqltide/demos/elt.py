@@ -43,6 +43,7 @@ from ..server import ServerThread
 from ..settings import Settings
 from ..statements.script import split_script
 from .handoffs import Handoff, HandoffWatcher
+from .steps import Steps
 
 #: Who runs the ELT: the completion rule matches this principal, as the sample's rule
 #: matches its Lambda's assumed-role session.
@@ -87,7 +88,7 @@ def load_generator(example: Path) -> ModuleType:
     return module
 
 
-class EltDemo:
+class EltDemo(Steps):
     def __init__(
         self,
         console: Console,
@@ -98,7 +99,7 @@ class EltDemo:
         warehouse: str = "",
         timeout: float = 300.0,
     ):
-        self.console = console
+        super().__init__(console)
         self.rows = rows
         self.home = home
         self.store = store
@@ -108,17 +109,8 @@ class EltDemo:
         self.example = example_dir()
         self.flavour = "postgres" if self.on_postgres else "duckdb"
         self.mail: queue.Queue[CaughtMail] = queue.Queue()
-        self.ok = True
 
     # -- output ------------------------------------------------------------------------------
-    def step(self, title: str) -> None:
-        self.console.rule(f"[bold cyan]{title}")
-
-    def check(self, cond: bool, what: str) -> None:
-        mark = "[green]ok[/]" if cond else "[bold red]UNEXPECTED[/]"
-        self.console.print(f"  {mark} {what}")
-        self.ok = self.ok and cond
-
     def handoff(self, h: Handoff, origin: datetime) -> None:
         offset = (h.at - origin).total_seconds()
         style = STYLES.get(h.kind, "white")

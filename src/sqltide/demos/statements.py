@@ -20,6 +20,7 @@ from ..keys import create_key
 from ..runtime import Runtime
 from ..server import ServerThread
 from ..settings import Settings
+from .steps import Steps
 
 LOAD_TRIPS = """
 CREATE TABLE trips AS
@@ -41,20 +42,11 @@ FROM trips GROUP BY ALL
 """
 
 
-class Demo:
+class Demo(Steps):
     def __init__(self, console: Console, client: Client, rows: int):
-        self.console = console
+        super().__init__(console)
         self.client = client
         self.rows = rows
-        self.ok = True
-
-    def step(self, title: str) -> None:
-        self.console.rule(f"[bold cyan]{title}")
-
-    def check(self, cond: bool, what: str) -> None:
-        mark = "[green]ok[/]" if cond else "[bold red]UNEXPECTED[/]"
-        self.console.print(f"  {mark} {what}")
-        self.ok = self.ok and cond
 
     def show_rows(self, statement_id: str, limit: int = 12) -> None:
         if not self.ok:
