@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -62,9 +63,21 @@ def all_rows(pages: list[Page]) -> list[list[Any]]:
     return [row for page in pages for row in page.rows or []]
 
 
-def open_files() -> int:
+def open_files(under: Path) -> list[str]:
+    """The files under ``under`` this process has open (only those: other tests' threads
+    may open and close files of their own meanwhile)."""
     fd_dir = Path("/proc/self/fd")
-    return len(list(fd_dir.iterdir())) if fd_dir.exists() else 0
+    if not fd_dir.exists():
+        return []
+    found = []
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed since listed
+            continue
+        if target.startswith(str(under)):
+            found.append(target)
+    return sorted(found)
 
 
 def result_reader(storage: LocalStorage, manifest: ResultManifest, key: str = "stmt"):
@@ -257,9 +270,10 @@ def test_pages_concatenate_to_the_source_rows(storage: LocalStorage, max_rows: i
     sql = "SELECT range AS i, 'v' || range AS s, range * 0.5 AS d FROM range(3000)"
     manifest = store(storage, sql, batch_rows=337, chunk_bytes=10_000)
     assert len(manifest.chunks) > 2
-    fds = open_files()
+    root = Path(storage.root)
+    assert open_files(root) == []
     pages = read_all(result_reader(storage, manifest), max_rows=max_rows)
-    assert open_files() == fds  # every page closes the chunk files it opened
+    assert open_files(root) == []  # every page closes the chunk files it opened
     expected = [[i, f"v{i}", f"{i * 0.5:.1f}"] for i in range(3000)]
     assert all_rows(pages) == expected
     assert all(p.row_count == len(p.rows or []) <= max_rows for p in pages)
