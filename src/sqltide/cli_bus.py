@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -17,7 +18,10 @@ from .errors import SqltideError
 if TYPE_CHECKING:
     from datetime import tzinfo
 
+    from .client import Client
     from .events.schedules import Schedule
+
+T = TypeVar("T")
 
 events_app = typer.Typer(help="Put events and read the event archive.", no_args_is_help=True)
 rules_app = typer.Typer(
@@ -149,6 +153,37 @@ def _read_spec(file: Path, code: str, fields: tuple[str, ...], name: str) -> dic
     return {k: v for k, v in spec.items() if k in fields}
 
 
+def _call(
+    url: str | None,
+    api_key: str | None,
+    action: Callable[[Client], T],
+    *,
+    file: Path | None = None,
+) -> T:
+    """``action(client)`` against the server; an error is printed and exits 1 (naming
+    ``file`` when the request came from one)."""
+    with _client(url, api_key) as client:
+        try:
+            return action(client)
+        except SqltideError as exc:
+            raise _fail(_with_file(exc, file) if file else exc) from exc
+
+
+def _put_rule(client: Client, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """PUT a rule from a spec shaped like ``rules describe``'s output."""
+    return client.put_rule(
+        name,
+        event_pattern=spec.get("event_pattern"),
+        schedule=spec.get("schedule"),
+        targets=spec.get("targets") or [],
+        state=spec.get("state") or "ENABLED",
+        description=spec.get("description"),
+        timezone=spec.get("timezone") or "UTC",
+        missed_policy=spec.get("missed_policy"),
+        missed_window_seconds=spec.get("missed_window_seconds"),
+    )
+
+
 def _with_file(exc: SqltideError, file: Path) -> SqltideError:
     exc.details.setdefault("file", str(file))
     return exc
@@ -190,11 +225,11 @@ def events_put(
         except json.JSONDecodeError as exc:
             hint = "--detail-file" if detail_file is not None else "--detail"
             raise typer.BadParameter(f"not valid JSON: {exc}", param_hint=hint) from exc
-    with _client(url, api_key) as client:
-        try:
-            event_id = client.put_event(source, detail_type, body, resources=resource, time=at)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    event_id = _call(
+        url,
+        api_key,
+        lambda client: client.put_event(source, detail_type, body, resources=resource, time=at),
+    )
     console.print(event_id)
 
 
@@ -254,11 +289,7 @@ def _rule_when(rule: dict[str, Any]) -> str:
 def rules_list(fmt: ListFormatOpt = "table", url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """List your rules."""
     _check_format(fmt)
-    with _client(url, api_key) as client:
-        try:
-            rules = client.rules()
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    rules = _call(url, api_key, lambda client: client.rules())
     if fmt == "json":
         for rule in rules:
             _json_line(rule)
@@ -287,11 +318,7 @@ def rules_describe(
     api_key: KeyOpt = None,
 ) -> None:
     """Show a rule as JSON (webhook secrets read ***)."""
-    with _client(url, api_key) as client:
-        try:
-            rule = client.rule(name)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    rule = _call(url, api_key, lambda client: client.rule(name))
     console.print_json(json.dumps(rule, default=str))
 
 
@@ -305,21 +332,7 @@ def rules_put(
     """Create or replace a rule from a file (the shape of `rules describe`)."""
     # A "***" secret (as `rules describe` shows it) keeps the secret the server has.
     spec = _read_spec(file, "invalid_rule", _RULE_FIELDS, name)
-    with _client(url, api_key) as client:
-        try:
-            rule = client.put_rule(
-                name,
-                event_pattern=spec.get("event_pattern"),
-                schedule=spec.get("schedule"),
-                targets=spec.get("targets") or [],
-                state=spec.get("state") or "ENABLED",
-                description=spec.get("description"),
-                timezone=spec.get("timezone") or "UTC",
-                missed_policy=spec.get("missed_policy"),
-                missed_window_seconds=spec.get("missed_window_seconds"),
-            )
-        except SqltideError as exc:
-            raise _fail(_with_file(exc, file)) from exc
+    rule = _call(url, api_key, lambda client: _put_rule(client, name, spec), file=file)
     console.print(f"rule {rule['name']} saved ({rule['state']}): {_rule_when(rule)}")
 
 
@@ -330,11 +343,7 @@ def rules_delete(
     api_key: KeyOpt = None,
 ) -> None:
     """Delete a rule."""
-    with _client(url, api_key) as client:
-        try:
-            client.delete_rule(name)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    _call(url, api_key, lambda client: client.delete_rule(name))
     console.print(f"deleted rule {name}")
 
 
@@ -347,17 +356,7 @@ def _set_rule_state(name: str, state: str, url: str | None, api_key: str | None)
                 return
             # The targets come back with secrets shown as "***"; putting them back keeps the
             # secrets the server has.
-            rule = client.put_rule(
-                name,
-                event_pattern=rule.get("event_pattern"),
-                schedule=rule.get("schedule"),
-                targets=rule.get("targets") or [],
-                state=state,
-                description=rule.get("description"),
-                timezone=rule.get("timezone") or "UTC",
-                missed_policy=rule.get("missed_policy"),
-                missed_window_seconds=rule.get("missed_window_seconds"),
-            )
+            rule = _put_rule(client, name, {**rule, "state": state})
         except SqltideError as exc:
             raise _fail(exc) from exc
     console.print(f"rule {name} is {rule['state']}")
@@ -406,11 +405,7 @@ def rules_next(
 
     _check_format(fmt)
     t0 = _after(after)
-    with _client(url, api_key) as client:
-        try:
-            rule = client.rule(name)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    rule = _call(url, api_key, lambda client: client.rule(name))
     if not rule.get("schedule"):
         raise _fail_with(
             "no_schedule", f"rule {name} matches events; it has no schedule", name=name
@@ -436,11 +431,7 @@ def rules_next(
 def topics_list(fmt: ListFormatOpt = "table", url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """List your topics."""
     _check_format(fmt)
-    with _client(url, api_key) as client:
-        try:
-            topics = client.topics()
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    topics = _call(url, api_key, lambda client: client.topics())
     if fmt == "json":
         for topic in topics:
             _json_line(topic)
@@ -467,11 +458,7 @@ def topics_describe(
     api_key: KeyOpt = None,
 ) -> None:
     """Show a topic and its subscriptions as JSON (webhook secrets read ***)."""
-    with _client(url, api_key) as client:
-        try:
-            topic = client.topic(name)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    topic = _call(url, api_key, lambda client: client.topic(name))
     console.print_json(json.dumps(topic, default=str))
 
 
@@ -485,13 +472,14 @@ def topics_put(
     """Create or replace a topic from a file: {"subscriptions": [...], "display_name": ...}."""
     # A "***" secret (as `topics describe` shows it) keeps the secret the server has.
     spec = _read_spec(file, "validation_error", _TOPIC_FIELDS, name)
-    with _client(url, api_key) as client:
-        try:
-            topic = client.put_topic(
-                name, spec.get("subscriptions") or [], display_name=spec.get("display_name")
-            )
-        except SqltideError as exc:
-            raise _fail(_with_file(exc, file)) from exc
+    topic = _call(
+        url,
+        api_key,
+        lambda client: client.put_topic(
+            name, spec.get("subscriptions") or [], display_name=spec.get("display_name")
+        ),
+        file=file,
+    )
     n = len(topic.get("subscriptions") or ())
     console.print(f"topic {topic['name']} saved ({n} subscription{'' if n == 1 else 's'})")
 
@@ -503,11 +491,7 @@ def topics_delete(
     api_key: KeyOpt = None,
 ) -> None:
     """Delete a topic."""
-    with _client(url, api_key) as client:
-        try:
-            client.delete_topic(name)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    _call(url, api_key, lambda client: client.delete_topic(name))
     console.print(f"deleted topic {name}")
 
 
@@ -521,11 +505,7 @@ def dlq_list(
 ) -> None:
     """List dead letters, newest first, with why each one died."""
     _check_format(fmt)
-    with _client(url, api_key) as client:
-        try:
-            dead = client.dead_letters(max_results=limit)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    dead = _call(url, api_key, lambda client: client.dead_letters(max_results=limit))
     if fmt == "json":
         for d in dead:
             _json_line(d)
@@ -562,11 +542,7 @@ def dlq_redrive(
     api_key: KeyOpt = None,
 ) -> None:
     """Send a dead letter again (back to PENDING, due now)."""
-    with _client(url, api_key) as client:
-        try:
-            d = client.redrive(delivery_id)
-        except SqltideError as exc:
-            raise _fail(exc) from exc
+    d = _call(url, api_key, lambda client: client.redrive(delivery_id))
     console.print(f"{d['id']}: {d['status']}")
 
 
