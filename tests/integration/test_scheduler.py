@@ -201,6 +201,7 @@ class CallLog:
     def __init__(self, store: Store):
         self._store = store
         self.calls: list[str] = []
+        self.args: list[tuple[str, tuple[Any, ...]]] = []
         self.fail: set[str] = set()  # methods to fail once
 
     def __getattr__(self, name: str) -> Any:
@@ -210,6 +211,7 @@ class CallLog:
 
         def call(*args: Any, **kw: Any) -> Any:
             self.calls.append(name)
+            self.args.append((name, args))
             if name in self.fail:
                 self.fail.discard(name)
                 raise ConnectionError("store unreachable")
@@ -239,6 +241,35 @@ def test_at_the_moment_only_the_prepared_write_is_left(store: Store) -> None:
     for n in range(3):
         assert fired(store, f"r{n}") == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"]
     assert sched.prepared_at == at(2026, 1, 1, 0, 2).timestamp()
+
+
+def test_a_rule_change_re_reads_only_its_principals_rules(store: Store) -> None:
+    clock = Clock(at(2026, 1, 1, 0, 0))
+    make_rule(store, clock, "mine", "rate(1 minute)")
+    EventService(store, Notifier(), ["default"], clock=clock).put_rule(
+        "other", {"name": "theirs", "schedule": "rate(1 minute)", "targets": [{"kind": "event"}]}
+    )
+    log = CallLog(store)
+    notifier = Notifier()
+    sched = Scheduler(log, notifier, clock=clock)  # type: ignore[arg-type]
+    sched.tick()
+    assert ("list_rules", (None,)) in log.args  # the first read is whole
+    log.args.clear()
+    make_rule(store, clock, "mine", "rate(2 minutes)")
+    notifier.publish("rules", P)  # as the API does after a PUT
+    clock.set(at(2026, 1, 1, 0, 0, 20))  # before the periodic whole re-read (30 s)
+    sched.tick()
+    assert [a for n, a in log.args if n == "list_rules"] == [(P,)]
+    clock.set(at(2026, 1, 1, 0, 1))
+    sched.tick()
+    clock.set(at(2026, 1, 1, 0, 2))
+    sched.tick()
+    # the changed rule fires on its new schedule, the other principal's on its own
+    assert fired(store, "mine") == ["2026-01-01T00:00:00Z", "2026-01-01T00:02:00Z"]
+    theirs = [
+        e for e in store.list_events("other", limit=100) if e.detail_type == SCHEDULE_DETAIL_TYPE
+    ]
+    assert len(theirs) == 3  # 00:00, 00:01, 00:02
 
 
 @pytest.mark.parametrize("where", ["this process", "another process"])

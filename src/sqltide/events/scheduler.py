@@ -149,6 +149,9 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Whose rules changed since the last re-read (the wake-up's key is the principal).
+        self._changed_principals: set[str] = set()
+        self._changed_lock = threading.Lock()
         notifier.subscribe("rules", self._rules_changed)
 
     def start(self) -> None:
@@ -166,7 +169,9 @@ class Scheduler:
         """The firing moment whose firings are prepared (epoch seconds), or None."""
         return None if self._prepared is None else self._prepared.at
 
-    def _rules_changed(self, _principal: str) -> None:
+    def _rules_changed(self, principal: str) -> None:
+        with self._changed_lock:
+            self._changed_principals.add(principal)
         self._changed.set()
         self._wake.set()
 
@@ -192,9 +197,15 @@ class Scheduler:
     def _tick(self) -> float:
         now = self.clock()
         if self._changed.is_set() or self._loaded_at is None:
-            # A rule changed in this process: re-read first, never fire its old definition.
+            # A rule changed: re-read first, never fire its old definition. Only the rules of
+            # the principals who changed some, unless nothing is loaded yet.
             self._changed.clear()
-            self._reload(now)
+            with self._changed_lock:
+                principals, self._changed_principals = self._changed_principals, set()
+            if self._loaded_at is None or "" in principals:
+                self._reload(now)
+            else:
+                self._reload(now, principals)
         fired: set[str] = set()
         # 1. The moment came: its firings are worked out already, only the write is left.
         lost = False
@@ -227,10 +238,16 @@ class Scheduler:
         return max(0.0, next_due - self.clock())
 
     # -- the rules in memory -------------------------------------------------------------------
-    def _reload(self, now: float) -> None:
-        """Re-read the rules, keeping the entries (and prepared firings) of unchanged ones."""
-        fresh: dict[tuple[str, str], _Entry] = {}
-        for rule in self.store.list_rules(None):
+    def _reload(self, now: float, principals: set[str] | None = None) -> None:
+        """Re-read the rules (of ``principals`` only, when given), keeping the entries (and
+        prepared firings) of unchanged ones."""
+        if principals is None:
+            rules = self.store.list_rules(None)
+            fresh: dict[tuple[str, str], _Entry] = {}
+        else:
+            rules = [rule for p in sorted(principals) for rule in self.store.list_rules(p)]
+            fresh = {key: e for key, e in self._rules.items() if key[0] not in principals}
+        for rule in rules:
             if rule.schedule is None or rule.state != "ENABLED":
                 continue
             key = (rule.principal, rule.name)
@@ -248,7 +265,8 @@ class Scheduler:
                 continue
             fresh[key] = _Entry(rule, schedule, rule.last_fired_at)
         self._rules = fresh
-        self._loaded_at = now
+        if principals is None:
+            self._loaded_at = now
         if self._prepared is not None:
             self._prepared.rules = {
                 key: item for key, item in self._prepared.rules.items() if fresh.get(key) is item[0]
