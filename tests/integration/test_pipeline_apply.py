@@ -48,7 +48,10 @@ class Api:
         )
 
     def rules(self) -> dict[str, dict[str, Any]]:
-        return {r["name"]: r for r in self.http.get("/v1/rules").json()["rules"]}
+        """The rules as stored, without ``last_fired_at``: the running scheduler moves that
+        on its own (a schedule's first look at a new rule records where it starts)."""
+        rules = self.http.get("/v1/rules").json()["rules"]
+        return {r["name"]: {k: v for k, v in r.items() if k != "last_fired_at"} for r in rules}
 
     def topics(self) -> dict[str, dict[str, Any]]:
         return {t["name"]: t for t in self.http.get("/v1/topics").json()["topics"]}
