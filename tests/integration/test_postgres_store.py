@@ -532,6 +532,18 @@ def test_a_publish_wakes_subscribers_in_the_other_process(
     assert inbox_b.keys == ["duck", "reply"]
 
 
+def test_a_burst_of_publishes_arrives_whole_and_in_order(
+    pair: tuple[Notifier, Notifier, PostgresNotifyTransport, PostgresNotifyTransport],
+) -> None:
+    a, b, _, _ = pair
+    inbox_b = Inbox(b, "events")
+    keys = [f"p{n}" for n in range(300)]
+    for key in keys:
+        a.publish("events", key)
+    inbox_b.wait_for(keys[-1])
+    assert inbox_b.keys == keys
+
+
 def test_a_publish_wakes_an_async_waiter_in_the_other_process(
     pair: tuple[Notifier, Notifier, PostgresNotifyTransport, PostgresNotifyTransport],
 ) -> None:
