@@ -30,6 +30,11 @@ class Handoff:
     failed: bool = False
 
 
+def sort_key(h: Handoff) -> tuple[datetime, int]:
+    """By time; steps of the same moment in the order a run makes them."""
+    return (h.at, ORDER.index(h.kind))
+
+
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -56,10 +61,11 @@ class HandoffWatcher:
             if st.created_at >= self.since
         ]
         events = list(self.client.events(start=self.since))
+        self._note_deliveries(deliveries)
         found = self._from_statements(statements)
         found += self._from_events(events)
         found += self._from_deliveries(deliveries)
-        return sorted(found, key=lambda h: (h.at, ORDER.index(h.kind)))
+        return sorted(found, key=sort_key)
 
     def _once(self, *key: str) -> bool:
         if key in self._seen:
@@ -96,6 +102,18 @@ class HandoffWatcher:
         out = []
         for st in statements:
             self.statements[st.id] = st
+            # Submitted by a rule's delivery (its id is the client token): that hand-off is
+            # the statement's record, timed by its creation, so it always comes before the
+            # statement's start, however the polls fall.
+            d = self.deliveries.get(st.client_token or "")
+            if d is not None and self._once("submitted", st.id):
+                out.append(
+                    Handoff(
+                        st.created_at,
+                        "rule",
+                        f"rule {d['rule']} -> {d['target']}: statement {st.id} submitted",
+                    )
+                )
             if st.started_at and self._once("started", st.id):
                 steps = len(st.query_strings or ()) or 1
                 what = f"a batch of {steps} statements" if st.is_batch else "one statement"
@@ -124,15 +142,24 @@ class HandoffWatcher:
                 )
         return out
 
-    def _from_deliveries(self, deliveries: Iterable[dict[str, Any]]) -> list[Handoff]:
-        out = []
+    def _note_deliveries(self, deliveries: Iterable[dict[str, Any]]) -> None:
         for d in deliveries:
             created = parse_time(d.get("created_at"))
-            if created is None or created < self.since:
-                continue
-            self.deliveries[d["id"]] = d
+            if created is not None and created >= self.since:
+                self.deliveries[d["id"]] = d
+
+    def _from_deliveries(self, deliveries: Iterable[dict[str, Any]]) -> list[Handoff]:
+        out = []
+        submitted = {st.client_token for st in self.statements.values()}
+        for d in deliveries:
+            if d["id"] not in self.deliveries:
+                continue  # from before this run
+            created = parse_time(d["created_at"])
+            assert created is not None
             where = f"rule {d['rule']} -> {d['target']}"
-            if d["status"] == "DELIVERED" and self._once("delivered", d["id"]):
+            if d["id"] in submitted:
+                pass  # told with its statement
+            elif d["status"] == "DELIVERED" and self._once("delivered", d["id"]):
                 at = parse_time(d.get("delivered_at")) or created
                 out.append(Handoff(at, _kind(d), f"{where}: {self._delivered(d)}"))
             elif d["status"] == "DEAD" and self._once("dead", d["id"]):
@@ -157,8 +184,7 @@ class HandoffWatcher:
             return "e-mail handed to the SMTP server"
         if isinstance(payload, dict) and "subject" in payload:
             return f"message published: {payload['subject']!r}"
-        st = next((s for s in self.statements.values() if s.client_token == d["id"]), None)
-        return f"statement {st.id} submitted" if st else "delivered"
+        return "delivered"
 
 
 def _kind(d: dict[str, Any]) -> str:
