@@ -225,7 +225,8 @@ class EltDemo(Steps):
                 for line in render_plan(the_plan).splitlines():
                     self.console.print(f"  {line}", highlight=False)
                 result = apply(the_plan, remote)
-                # An at() already past when its rule is saved never fires: try a later one.
+                # An at() that passed before its rule was saved fires late (or, past the
+                # grace, not at all): then try a later one.
                 if not result.ok or datetime.now(UTC) < fire_at - timedelta(seconds=0.5):
                     break
         self.check(result.ok, f"applied: {the_plan.summary()}")
