@@ -75,8 +75,7 @@ def settings(tmp_path: Path, store_url: str) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.build(settings)
     yield rt
-    if rt._started:
-        rt.stop()
+    rt.stop()  # also when never started: its store and listener hold connections
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ class Runtime:
     role: str = "all"
     clock: Callable[[], float] = time.time
     _started: bool = field(default=False, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     @classmethod
     def build(
@@ -115,6 +116,8 @@ class Runtime:
         """Open the warehouses this process hosts and start the worker."""
         if self._started:
             return
+        if self._stopped:
+            raise RuntimeError("a stopped runtime cannot start again; build a new one")
         opened: list[Engine] = []
         try:
             hosted = self.worker.engines if self.worker is not None else {}
@@ -137,6 +140,14 @@ class Runtime:
         self._started = True
 
     def stop(self) -> None:
+        """Stop what runs and release the warehouses, the wake-up transport and the store.
+
+        Also what a runtime built but never started must do to let go of its connections
+        (a PostgreSQL store's pool and listener); calling it again does nothing.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.bus is not None:

@@ -499,5 +499,4 @@ def test_cancel_a_submitted_statement_never_runs_it(tmp_path: Path) -> None:
             assert again.status == "ABORTED" and again.started_at is None
             assert client.tables(table_pattern="t_never") == []
     finally:
-        if rt._started:
-            rt.stop()
+        rt.stop()
