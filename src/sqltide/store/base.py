@@ -216,6 +216,7 @@ class Store(abc.ABC):
         transaction, only if ``last_fired_at`` was still before it (two schedulers firing the
         same moment: one wins). True for the winner."""
 
+    @abc.abstractmethod
     def record_firings(
         self,
         firings: Sequence[tuple[str, str, float, Sequence[EventRecord]]],
@@ -230,9 +231,6 @@ class Store(abc.ABC):
         ``updated_at``, so a scheduler that prepared it ahead of time never fires a rule
         disabled, changed or deleted since. A store must check it in the same transaction.
         """
-        if rule_versions is not None:
-            raise NotImplementedError(f"{type(self).__name__} cannot check rule versions")
-        return [self.record_firing(p, n, t, ev) for p, n, t, ev in firings]
 
     @abc.abstractmethod
     def upsert_topic(self, topic: TopicRecord) -> bool: ...
