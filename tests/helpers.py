@@ -158,3 +158,28 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+#: The pipeline file of docs/pipelines.md: seed 000's ELT, nightly, mailing when it ends.
+ELT_PIPELINE = """\
+version: 1
+topics:
+  elt-status:
+    subscriptions:
+      - {protocol: email, endpoint: data-team@example.com}
+rules:
+  nightly-elt:
+    schedule: ${ELT_SCHEDULE:-cron(0 11 ? * MON-FRI *)}
+    timezone: UTC
+    targets:
+      - {id: run, kind: sql, sql: "CALL run_elt_process()", with_event: true, statement_name: nightly-elt}
+  elt-done:
+    event_pattern: {source: [aws.redshift-data], detail: {principal: [etl]}}
+    targets:
+      - id: mail
+        kind: topic
+        topic: elt-status
+        input_transformer:
+          input_paths_map: {state: $.detail.state, id: $.detail.statementId}
+          input_template: '{"subject": "ELT <state>", "body": "Statement <id> ended <state>"}'
+"""

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from helpers import ELT_PIPELINE as ELT
 from sqltide.errors import UnprocessableEntity, error_class_for
 from sqltide.pipeline import (
     Pipeline,
@@ -20,29 +21,6 @@ from sqltide.pipeline import (
     plan,
     render_plan,
 )
-
-ELT = """\
-version: 1
-topics:
-  elt-status:
-    subscriptions:
-      - {protocol: email, endpoint: data-team@example.com}
-rules:
-  nightly-elt:
-    schedule: ${ELT_SCHEDULE:-cron(0 11 ? * MON-FRI *)}
-    timezone: UTC
-    targets:
-      - {id: run, kind: sql, sql: "CALL run_elt_process()", with_event: true, statement_name: nightly-elt}
-  elt-done:
-    event_pattern: {source: [aws.redshift-data], detail: {principal: [etl]}}
-    targets:
-      - id: mail
-        kind: topic
-        topic: elt-status
-        input_transformer:
-          input_paths_map: {state: $.detail.state, id: $.detail.statementId}
-          input_template: '{"subject": "ELT <state>", "body": "Statement <id> ended <state>"}'
-"""
 
 
 def problems_of(source: str | Path, **kwargs: Any) -> list[Problem]:
