@@ -100,6 +100,12 @@ class Forbidden(SqltideError):
     http_status = 403
 
 
+class PermissionDenied(Forbidden):
+    """The caller's grants do not allow this (a warehouse, a file, a setting)."""
+
+    code = "permission_denied"
+
+
 class NotFound(SqltideError):
     """Not found."""
 
