@@ -6,14 +6,39 @@ the benchmarks and the integration tests use it to talk to a real server over re
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
+from typing import Any
 
 import uvicorn
 
 from .api import create_app
 from .runtime import Runtime
+from .server_protocol import HttpLimits, protocol_class
+from .settings import Settings
+
+
+def uvicorn_config(app: Any, settings: Settings, **where: Any) -> uvicorn.Config:
+    """The one uvicorn configuration, for ``sqltide serve`` and :class:`ServerThread` alike.
+
+    ``where`` is ``host`` and ``port``, or nothing when the caller passes a bound socket to
+    ``Server.run``. The protocol class adds the header timeout and the per-client connection
+    limit uvicorn lacks (``server_protocol.py``). The listen backlog stays uvicorn's 2048.
+    """
+    limits = HttpLimits.from_settings(settings)
+    return uvicorn.Config(
+        app,
+        **where,
+        http=protocol_class(limits),
+        # The protocol sets the exact (float) keep-alive; uvicorn's own field is an int.
+        timeout_keep_alive=max(1, math.ceil(limits.keep_alive)),
+        server_header=False,  # no need to tell the world which server and version runs
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -36,10 +61,8 @@ class ServerThread:
         self.runtime = runtime
         self.host = host
         self.port = port or free_port(host)
-        app = create_app(runtime, no_auth=no_auth)
-        config = uvicorn.Config(
-            app, host=host, port=self.port, log_level="warning", access_log=False, lifespan="on"
-        )
+        self.app = create_app(runtime, no_auth=no_auth)
+        config = uvicorn_config(self.app, runtime.settings, host=host, port=self.port)
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, name="sqltide-server", daemon=True)
 

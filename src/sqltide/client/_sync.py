@@ -14,7 +14,12 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from sqltide.client._base import BaseClient, RequestSpec
+from sqltide.client._base import (
+    BaseClient,
+    RequestSpec,
+    retry_unanswered,
+    shared_ssl_context,
+)
 from sqltide.client.models import Column, ResultPage, Statement
 
 log = logging.getLogger(__name__)
@@ -46,7 +51,11 @@ class Client(BaseClient):
         super().__init__(base_url, api_key, timeout=timeout, clock=_clock, uniform=_uniform)
         self._sleep = _sleep
         self._http = httpx.Client(
-            base_url=self.base_url, headers=self._headers(), timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=self._headers(),
+            timeout=timeout,
+            transport=transport,
+            verify=shared_ssl_context(),
         )
 
     def __enter__(self) -> Client:
@@ -66,10 +75,26 @@ class Client(BaseClient):
 
     def _send(self, spec: RequestSpec) -> httpx.Response:
         request = self._http.build_request(**spec.build_kwargs())
+        attempt = 1
+        while True:
+            try:
+                # Streamed, so an error here means no answer had arrived (see
+                # retry_unanswered). A failure while reading the body below is not retried.
+                response = self._http.send(request, stream=True)
+                break
+            except httpx.TransportError as exc:
+                if not retry_unanswered(spec, exc, attempt):
+                    raise self._transport_error(exc, request) from exc
+                log.debug(
+                    "%s %s got no answer (%s); sending it again", request.method, request.url, exc
+                )
+                attempt += 1
         try:
-            response = self._http.send(request)
+            response.read()
         except httpx.TransportError as exc:
             raise self._transport_error(exc, request) from exc
+        finally:
+            response.close()
         log.debug("%s %s -> %s", request.method, request.url, response.status_code)
         return response
 
