@@ -37,8 +37,13 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 5.0) -> ob
 
 
 def clean_env(**env: str) -> dict[str, str]:
-    """This process's environment without any ``SQLTIDE_*`` setting, plus ``env``."""
+    """This process's environment without any ``SQLTIDE_*`` setting, plus ``env``.
+
+    Webhooks may reach the tests' loopback receivers (127.0.0.1 and ::1, nothing else), as
+    in every in-process test (``conftest._isolated_home``); ``env`` may say otherwise.
+    """
     out = {k: v for k, v in os.environ.items() if not k.startswith("SQLTIDE_")}
+    out["SQLTIDE_WEBHOOK_ALLOWED_NETWORKS"] = "127.0.0.1,::1"
     out.update(env)
     return out
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..statements.requests import StatementRequest
 from ..statements.service import StatementService
 from ..store import Store
 from ..store.events import DeliveryRecord, EventRecord, envelope
 from ..store.notify import Notifier
+
+if TYPE_CHECKING:
+    from ..notify.netguard import NetworkGuard
 
 
 class TargetFailure(Exception):
@@ -63,20 +66,27 @@ class TargetRunner:
         *,
         smtp_url: str = "",
         clock: Callable[[], float],
+        guard: NetworkGuard | None = None,
     ):
         self.store = store
         self.notifier = notifier
         self.statements = statements
         self.smtp_url = smtp_url
         self.clock = clock
+        if guard is None:
+            from ..notify.netguard import NetworkGuard
+
+            guard = NetworkGuard.from_env()
+        #: Where webhooks may go (judged again at every connection: DNS answers change).
+        self.guard = guard
         self._http: Any = None  # one pooled HTTP client for every webhook (keep-alive)
 
     @property
     def http(self) -> Any:
         if self._http is None:
-            import httpx
+            from ..notify.netguard import guarded_client
 
-            self._http = httpx.Client(follow_redirects=False)
+            self._http = guarded_client(self.guard)
         return self._http
 
     def close(self) -> None:
@@ -108,8 +118,20 @@ class TargetRunner:
             warehouse=t.get("warehouse"),
             batch_mode=t.get("mode", "transaction"),
         )
+        # The SQL runs as the rule's owner, so the owner's grants apply now, at delivery: a
+        # grant revoked since the rule was made fails the delivery instead of running it.
+        grants = self.statements.grants
+        is_admin = grants.principal_is_admin(d.principal)
+        warehouse = req.warehouse or "default"
+        if grants.lookup(d.principal, warehouse, is_admin=is_admin) is None:
+            raise TargetFailure(
+                "permission_denied",
+                f"the rule's owner {d.principal!r} may not use warehouse {warehouse!r} (it has "
+                "no grant for it, or the grant was revoked); the SQL was not run",
+                retryable=False,
+            )
         try:
-            self.statements.submit(d.principal, req)
+            self.statements.submit(d.principal, req, is_admin=is_admin)
         except errors.TooManyRequests as exc:
             raise TargetFailure(exc.code, exc.message, retryable=True) from exc
         except errors.SqltideError as exc:

@@ -24,6 +24,13 @@ code                        retryable  when
 ``webhook_http_<status>``   depends    408, 429 and 5xx are retryable; any other
                                        non-2xx status (3xx, 4xx) is not
 ``webhook_invalid_url``     no         the URL cannot be requested at all
+``webhook_invalid_header``  no         a header name or value cannot be sent (a line
+                                       break, a control character)
+``target_forbidden``        no         the URL's host is, or resolves to, an address
+                                       webhooks may not reach (loopback, private,
+                                       metadata: see :mod:`sqltide.notify.netguard`)
+``email_invalid_address``   no         a recipient is not one bare e-mail address (a
+                                       line break would inject headers)
 ``sns_error``               depends    SNS answered with an error: throttling and 5xx
                                        are retryable, validation/authorization are not
 ``sns_unavailable``         yes        SNS could not be reached (connection, timeout)

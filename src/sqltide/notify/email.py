@@ -45,6 +45,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from sqltide.errors import ConfigError
 from sqltide.notify.delivery import DeliveryError, DeliveryResult
+from sqltide.notify.headers import email_address_problem
 from sqltide.notify.messages import Message, message_for
 
 __all__ = ["SmtpSecurity", "SmtpSettings", "build_email", "send_email"]
@@ -141,8 +142,9 @@ def build_email(
     if not to:
         raise ValueError("no recipients")
     for address in to:
-        if any(c in address for c in "\r\n") or "@" not in address:
-            raise ValueError(f"not an e-mail address: {address!r}")
+        problem = email_address_problem(address)
+        if problem:
+            raise ValueError(f"not an e-mail address: {address!r}: {problem}")
     rendered = message_for("email", message, topic="")
     mail = EmailMessage()
     mail["Subject"] = rendered.subject
@@ -180,8 +182,16 @@ def send_email(
         ``ok=True``, the final reply code and the ``Message-ID``.
 
     Raises:
-        DeliveryError: classified as in the module docstring.
+        DeliveryError: classified as in the module docstring; ``email_invalid_address``
+            (not retried) for a recipient that is not one bare address, e.g. one with a
+            line break that would add headers.
     """
+    for address in to:
+        problem = email_address_problem(address)
+        if problem:
+            raise DeliveryError(
+                "email_invalid_address", f"recipient {address!r}: {problem}", retryable=False
+            )
     mail = build_email(settings, to, message, message_id=message_id)
     started = time.monotonic()
     try:

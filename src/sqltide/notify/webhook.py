@@ -21,6 +21,10 @@ Retry classification (see :mod:`sqltide.notify.delivery`): 2xx is success; 408, 
 (with ``Retry-After`` honoured as :attr:`DeliveryError.retry_after`), timeouts and connection
 errors are retryable; any other status (3xx, since redirects are not followed, and 4xx) is
 not. At most :data:`MAX_RESPONSE_BYTES` of the response body are read, for the summary.
+
+Where a webhook may go: :mod:`sqltide.notify.netguard` judges every address a URL resolves
+to and pins the connection to a judged one; a refused URL fails with ``target_forbidden``,
+not retried. A header value with a line break fails with ``webhook_invalid_header``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ import httpx
 
 from sqltide import __version__
 from sqltide.notify.delivery import DeliveryError, DeliveryResult
+from sqltide.notify.headers import header_problem
+from sqltide.notify.netguard import NetworkGuard, TargetForbidden, guarded_client
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",
@@ -118,6 +124,7 @@ def send_webhook(
     timeout: float,
     headers: Mapping[str, str] | None = None,
     client: httpx.Client | None = None,
+    guard: NetworkGuard | None = None,
 ) -> DeliveryResult:
     """POST ``payload`` to ``url``, signed; one attempt.
 
@@ -131,16 +138,25 @@ def send_webhook(
             the response (httpx's per-phase timeouts).
         headers: extra request headers (they may override ``Content-Type``, not the
             signature headers).
-        client: an :class:`httpx.Client` to reuse (connection pooling, proxies, custom CA);
-            redirects are never followed. A throw-away client is used when None.
+        client: an :class:`httpx.Client` to reuse (connection pooling, custom CA);
+            redirects are never followed. Build it with
+            :func:`~sqltide.notify.netguard.guarded_client`: a client without the guard can
+            reach any address. A throw-away guarded client is used when None.
+        guard: the addresses the throw-away client may reach (default: the ``SQLTIDE_``
+            settings of the environment, see :mod:`sqltide.notify.netguard`).
 
     Returns:
         ``ok=True`` with the status and the start of the response body.
 
     Raises:
         DeliveryError: ``webhook_timeout``, ``webhook_unreachable``,
-            ``webhook_http_<status>`` or ``webhook_invalid_url`` (see the module docstring).
+            ``webhook_http_<status>``, ``webhook_invalid_url``, ``webhook_invalid_header``
+            or ``target_forbidden`` (see the module docstring).
     """
+    for name, value in (headers or {}).items():
+        problem = header_problem(name, value)
+        if problem:  # checked when the target was created; a stored value may predate that
+            raise DeliveryError("webhook_invalid_header", problem, retryable=False)
     if isinstance(payload, bytes):
         body = payload
     else:
@@ -160,7 +176,7 @@ def send_webhook(
             f"v1={sign(s, timestamp, body)}" for s in secrets
         )
     own_client = client is None
-    http = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    http = client or guarded_client(guard or NetworkGuard.from_env(), timeout=timeout)
     started = time.monotonic()
     try:
         status, reason, excerpt, retry_after = _post(http, url, body, request_headers, timeout)
@@ -203,6 +219,10 @@ def _post(
                 excerpt,
                 _retry_after(response.headers.get("Retry-After")),
             )
+    except TargetForbidden as exc:
+        raise DeliveryError(
+            "target_forbidden", f"cannot POST to {url}: {exc.message}", retryable=False
+        ) from exc
     except httpx.TimeoutException as exc:
         raise DeliveryError(
             "webhook_timeout",

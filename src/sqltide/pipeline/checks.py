@@ -19,6 +19,7 @@ from ..events.patterns import compile_pattern
 from ..events.schedules import parse_schedule
 from ..events.service import MAX_TARGETS, MISSED_POLICIES, PROTOCOLS
 from ..notify.filters import compile_filter_policy
+from ..notify.headers import email_address_problem, headers_problem
 from ..statements.requests import BATCH_MODES
 from .model import (
     _COMMON_TARGET_KEYS,
@@ -166,8 +167,8 @@ class _Checker:
             self.add(_child(where, "protocol"), f"one of {', '.join(PROTOCOLS)}{_not(protocol)}")
         if not isinstance(endpoint, str) or not endpoint:
             self.add(_child(where, "endpoint"), "an e-mail address, URL or ARN")
-        elif protocol == "email" and "@" not in endpoint:
-            self.add(_child(where, "endpoint"), f"{endpoint!r} is not an e-mail address")
+        elif protocol == "email" and (problem := email_address_problem(endpoint)):
+            self.add(_child(where, "endpoint"), f"{endpoint!r}: {problem}")
         elif protocol in ("webhook", "https") and not _URL.match(endpoint):
             self.add(_child(where, "endpoint"), f"{endpoint!r} is not an http:// or https:// URL")
         policy = sub.get("filter_policy")
@@ -406,11 +407,12 @@ class _Checker:
             )
         if "secret" in t and not isinstance(t["secret"], str):
             self.add(_child(where, "secret"), "a string")
-        headers = t.get("headers")
-        if headers is not None and (
-            not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values())
-        ):
-            self.add(_child(where, "headers"), "a mapping of header names to strings")
+        bad_header = headers_problem(t.get("headers"))
+        if bad_header:  # whether the URL's address is allowed is the server's call
+            name, reason = bad_header
+            self.add(
+                _child(_child(where, "headers"), name) if name else _child(where, "headers"), reason
+            )
         self.timeout(t, where)
 
     def _target_event(self, t: dict[str, Any], where: str) -> None:
