@@ -14,7 +14,7 @@ from ..events.service import EventService
 from ..store.events import DeliveryRecord, RuleRecord, TopicRecord
 from .auth import Caller, caller
 from .calls import call
-from .responses import JSONResponse
+from .responses import JSONResponse, items_fragment, renderable
 from .schemas import ERROR_RESPONSES
 from .views import iso, parse_iso
 
@@ -119,7 +119,9 @@ async def list_events(
         token = base64.urlsafe_b64encode(
             json.dumps([found[-1].time, found[-1].id]).encode()
         ).decode()
-    return JSONResponse({"events": [e.body for e in found], "next_token": token})
+    return JSONResponse(
+        {"events": items_fragment([e.body for e in found], kind="event"), "next_token": token}
+    )
 
 
 @router.post("/v1/events/replay", summary="Put archived events of a time range on the bus again")
@@ -159,14 +161,15 @@ async def put_rule(
 @router.get("/v1/rules", summary="List your rules")
 async def list_rules(request: Request, who: CallerDep) -> JSONResponse:
     rules = await call(request, _events(request).list_rules, who.principal)
-    return JSONResponse({"rules": [rule_dict(r) for r in rules]})
+    return JSONResponse(
+        {"rules": items_fragment([rule_dict(r) for r in rules], kind="rule", id_key="name")}
+    )
 
 
 @router.get("/v1/rules/{name}", summary="Describe a rule")
 async def get_rule(name: str, request: Request, who: CallerDep) -> JSONResponse:
-    return JSONResponse(
-        rule_dict(await call(request, _events(request).get_rule, who.principal, name))
-    )
+    rule = await call(request, _events(request).get_rule, who.principal, name)
+    return JSONResponse(renderable(rule_dict(rule), kind="rule", ident=name))
 
 
 @router.delete("/v1/rules/{name}", status_code=204, summary="Delete a rule")
@@ -189,14 +192,15 @@ async def put_topic(
 @router.get("/v1/topics", summary="List your topics")
 async def list_topics(request: Request, who: CallerDep) -> JSONResponse:
     topics = await call(request, _events(request).list_topics, who.principal)
-    return JSONResponse({"topics": [topic_dict(t) for t in topics]})
+    return JSONResponse(
+        {"topics": items_fragment([topic_dict(t) for t in topics], kind="topic", id_key="name")}
+    )
 
 
 @router.get("/v1/topics/{name}", summary="Describe a topic")
 async def get_topic(name: str, request: Request, who: CallerDep) -> JSONResponse:
-    return JSONResponse(
-        topic_dict(await call(request, _events(request).get_topic, who.principal, name))
-    )
+    topic = await call(request, _events(request).get_topic, who.principal, name)
+    return JSONResponse(renderable(topic_dict(topic), kind="topic", ident=name))
 
 
 @router.delete("/v1/topics/{name}", status_code=204, summary="Delete a topic")
@@ -217,10 +221,12 @@ async def list_deliveries(
     found = await call(
         request, _events(request).list_deliveries, who.principal, status, max_results
     )
-    return JSONResponse({"deliveries": [delivery_dict(d) for d in found]})
+    return JSONResponse(
+        {"deliveries": items_fragment([delivery_dict(d) for d in found], kind="delivery")}
+    )
 
 
 @router.post("/v1/deliveries/{delivery_id}/redrive", summary="Send a dead letter again")
 async def redrive(delivery_id: str, request: Request, who: CallerDep) -> JSONResponse:
     d = await call(request, _events(request).redrive, who.principal, delivery_id)
-    return JSONResponse(delivery_dict(d))
+    return JSONResponse(renderable(delivery_dict(d), kind="delivery", ident=d.id))

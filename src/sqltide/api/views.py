@@ -7,6 +7,7 @@ from typing import Any
 
 from ..statements.service import StatementView
 from ..store import StatementRecord
+from .responses import renderable
 
 
 def iso(ts: float | None) -> str | None:
@@ -16,10 +17,15 @@ def iso(ts: float | None) -> str | None:
 
 
 def parse_iso(text: str) -> float:
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
+    """Epoch seconds of an ISO 8601 time; ValueError for anything else (including a time
+    that is out of range once its offset is applied, such as 9999-12-31T23:59-14:00)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is out of range") from exc
 
 
 def _duration_ns(rec: StatementRecord) -> int | None:
@@ -77,5 +83,7 @@ def statement_dict(
 def view_dict(view: StatementView) -> dict[str, Any]:
     rec = view.record
     if rec.parent_id is not None:  # a sub-statement described on its own
-        return {**sub_statement_dict(rec), "batch_id": rec.parent_id}
-    return statement_dict(rec, view.sub_statements, view.retention_seconds)
+        out = {**sub_statement_dict(rec), "batch_id": rec.parent_id}
+    else:
+        out = statement_dict(rec, view.sub_statements, view.retention_seconds)
+    return renderable(out, kind="statement", ident=rec.id)

@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from ..store import Store
 from ..store.events import DeliveryRecord, EventRecord, RuleRecord
 from ..store.notify import Notifier
@@ -49,6 +51,24 @@ def delivery_id(event_id: str, rule_name: str, target_id: str) -> str:
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
     """Full jitter: a random wait up to min(cap, base * 2^attempts)."""
     return rng() * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempts)
+
+
+def _check_encodable(d: DeliveryRecord) -> None:
+    """Fail a delivery at once whose input no encoder on the way can write.
+
+    Input checks keep such values out (:mod:`sqltide.validation`), but an event recorded by an
+    older version may hold a lone surrogate, an integer wider than 64 bits or nesting past 255
+    levels: retrying it for a day as an ``internal_error`` would never deliver it.
+    """
+    try:
+        orjson.dumps(d.payload)
+    except TypeError as exc:  # orjson.JSONEncodeError is one
+        raise TargetFailure(
+            "unencodable_input",
+            f"the delivery's input cannot be written as JSON ({exc}); it was recorded before "
+            "sqltide checked inputs, and cannot be delivered",
+            retryable=False,
+        ) from exc
 
 
 class _CompiledRules:
@@ -263,6 +283,7 @@ class Bus:
                     f"stopped at {MAX_DEPTH} (does a rule's target put events the rule matches?)",
                     retryable=False,
                 )
+            _check_encodable(d)
             self.targets.run(d)
         except TargetFailure as exc:
             self._failed(d, exc)

@@ -108,7 +108,7 @@ def render_input(spec: dict[str, Any], event: dict[str, Any], rule_name: str = "
         text = _fill_json(template, values)
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return text  # a template that only looked like JSON stays text
     return _PLACEHOLDER.sub(lambda m: _as_text(values.get(m.group(1))), template)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import errors
 from ..engines.params import find_parameters
+from ..validation import check_json_value, check_text
 
 _PARAM_NAME = re.compile(r"^[0-9A-Za-z_]+$")
 BATCH_MODES = ("transaction", "auto_commit")
@@ -39,9 +40,20 @@ class StatementRequest:
 
 
 def validate(
-    req: StatementRequest, *, max_sql_bytes: int, max_batch: int, max_keep_alive: int
+    req: StatementRequest,
+    *,
+    max_sql_bytes: int,
+    max_batch: int,
+    max_keep_alive: int,
+    max_parameter_bytes: int = 64 * 1024,
+    max_parameters_bytes: int = 256 * 1024,
 ) -> None:
-    """Raise a clear error for anything wrong with ``req`` that needs no engine to see."""
+    """Raise a clear error for anything wrong with ``req`` that needs no engine to see.
+
+    Everything recorded must be servable later: text is valid Unicode without NUL (see
+    :mod:`sqltide.validation`), parameters are within what the engines and the JSON encoders
+    take.
+    """
     if not req.sqls:
         raise errors.EmptySql("a batch needs at least one SQL statement")
     if len(req.sqls) > max_batch:
@@ -51,6 +63,8 @@ def validate(
         )
     for n, sql in enumerate(req.sqls, start=1):
         where = {"index": n} if req.is_batch else {}
+        if isinstance(sql, str):
+            check_text(sql, where="sql" + (f"[{n}]" if req.is_batch else ""), details=where)
         if not sql or not sql.strip():
             raise errors.EmptySql(
                 "SQL statement is empty" + (f" (batch item {n})" if req.is_batch else ""),
@@ -70,6 +84,9 @@ def validate(
         raise errors.UnprocessableEntity("client_token must be 1 to 64 characters")
     if req.statement_name is not None and len(req.statement_name) > 2048:
         raise errors.UnprocessableEntity("statement_name must be at most 2048 characters")
+    for field in ("statement_name", "client_token", "warehouse", "session_id"):
+        if getattr(req, field) is not None:
+            check_text(getattr(req, field), where=field, identifier=True)
     keep = req.session_keep_alive_seconds
     if keep is not None:
         if req.session_id is not None:
@@ -81,22 +98,53 @@ def validate(
             raise errors.UnprocessableEntity(
                 f"session_keep_alive_seconds must be between 1 and {max_keep_alive}"
             )
-    check_parameters(req.sqls, req.parameters)
+    check_parameters(
+        req.sqls,
+        req.parameters,
+        max_value_bytes=max_parameter_bytes,
+        max_total_bytes=max_parameters_bytes,
+    )
 
 
-def check_parameters(sqls: tuple[str, ...], parameters: dict[str, Any] | None) -> None:
-    """Every ``:name`` in the SQL has a value and every value is used."""
+def check_parameters(
+    sqls: tuple[str, ...],
+    parameters: dict[str, Any] | None,
+    *,
+    max_value_bytes: int = 64 * 1024,
+    max_total_bytes: int = 256 * 1024,
+) -> None:
+    """Every ``:name`` in the SQL has a value the engines take, and every value is used.
+
+    A value is null, a boolean, a signed 64-bit integer, a finite float or a string (valid
+    Unicode, at most ``max_value_bytes`` as UTF-8); all of them together at most
+    ``max_total_bytes``.
+    """
+    if parameters is not None and not isinstance(parameters, dict):
+        raise errors.ParameterError("parameters must be an object of name: value")
     given = dict(parameters or {})
+    total = 0
     for name, value in given.items():
-        if not _PARAM_NAME.match(name):
+        if not isinstance(name, str) or not _PARAM_NAME.match(name):
             raise errors.ParameterError(
                 f"parameter name {name!r} may only hold letters, digits and underscores",
-                details={"parameter": name},
+                details={"parameter": name if isinstance(name, str) else repr(name)},
             )
         if value is not None and not isinstance(value, str | int | float | bool):
             raise errors.ParameterError(
                 f"parameter {name!r} must be a string, number, boolean or null",
                 details={"parameter": name},
+            )
+        total += check_json_value(
+            value,
+            where=f"parameter {name!r}",
+            max_bytes=max_value_bytes,
+            cls=errors.ParameterError,
+            details={"parameter": name},
+        )
+        if total > max_total_bytes:
+            raise errors.ParameterError(
+                f"the parameters are larger than {max_total_bytes} bytes together",
+                details={"parameter": name, "limit": max_total_bytes},
             )
     used: set[str] = set()
     for n, sql in enumerate(sqls, start=1):
