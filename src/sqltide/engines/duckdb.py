@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 import threading
 import unicodedata
 import warnings
@@ -16,8 +18,17 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import ConfigError, EngineError
+from ..files import private_dir, tighten
 from ..urls import path_of
-from .base import ColumnMeta, Engine, EngineConnection, ExecResult, TableInfo
+from .base import (
+    FULL_ACCESS,
+    Access,
+    ColumnMeta,
+    Engine,
+    EngineConnection,
+    ExecResult,
+    TableInfo,
+)
 from .params import code_only, rewrite_parameters
 
 # DuckDB raises one exception class per kind of error; these are the SQLSTATEs PostgreSQL
@@ -57,6 +68,18 @@ _KIND_OF_PREFIX = {
     "Dependency": "DependencyException",
 }
 _PREFIX = re.compile(r"([A-Za-z ]+?) Error: ")
+#: DuckDB's answer to SET / RESET / PRAGMA x=... once sqltide has locked the configuration.
+_LOCKED = re.compile(r'Cannot change configuration option "([^"]+)" - the configuration has been')
+#: What to add to DuckDB's permission errors, so the reader knows who can change what.
+_PERMISSION_HINTS = {
+    "file system operations are disabled": (
+        "sqltide lets SQL read and write files only under the folders the operator lists in "
+        "SQLTIDE_WAREHOUSE_ALLOWED_DIRS"
+    ),
+    "external extensions is disabled": (
+        "the operator can load extensions at start-up with SQLTIDE_WAREHOUSE_EXTENSIONS"
+    ),
+}
 _RESULT_TYPES = {"SELECT", "EXPLAIN", "PRAGMA", "CALL", "RELATION"}
 #: Statements whose result depends on what they hold: ``EXECUTE`` runs a prepared query or
 #: DML; ``PIVOT`` (a "MULTI" statement) answers rows, ``CREATE TABLE ... AS PIVOT`` does not.
@@ -162,9 +185,31 @@ def map_error(exc: BaseException, sql: str = "", position: int | None = None) ->
     message = text.split("\n\nLINE ", 1)[0].strip()
     if code == "cancelled":
         message = "statement was cancelled"
+    if locked := _LOCKED.search(text):
+        sqlstate, code = _SQLSTATE["PermissionException"]
+        message = (
+            f"setting {locked.group(1)!r} cannot be changed: sqltide locks the configuration "
+            "of its DuckDB warehouses (SET, RESET and setting PRAGMAs); the operator sets them"
+        )
+    elif code == "permission_denied":
+        hints = [h for needle, h in _PERMISSION_HINTS.items() if needle in message]
+        if hints:
+            message = f"{message} ({hints[0]})"
     if position is None:
         position = _position(text, sql)
     return EngineError(message, sqlstate=sqlstate, position=position, code=code)
+
+
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    """An extension name as ``LOAD`` takes it (settings only accept plain names)."""
+    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+        raise ConfigError(f"not a DuckDB extension name: {name!r}")
+    return name
 
 
 def _column_meta(name: str, duck_type: Any, arrow_type: pa.DataType) -> ColumnMeta:
@@ -175,10 +220,17 @@ def _column_meta(name: str, duck_type: Any, arrow_type: pa.DataType) -> ColumnMe
 
 
 class DuckDBConnection(EngineConnection):
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch_rows: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection, batch_rows: int, wal: str | None = None):
         self._con = con
         self._batch_rows = batch_rows
         self._lock = threading.Lock()
+        #: The warehouse's write-ahead log: DuckDB makes it anew (with the umask's mode) on
+        #: the first write after each checkpoint, so it is made owner-only after writes.
+        self._wal = wal
+
+    def _private_wal(self) -> None:
+        if self._wal is not None:
+            tighten(self._wal, warn=False)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
         # ":name" and "$name" have the same length, so DuckDB's error positions in the
@@ -200,6 +252,12 @@ class DuckDBConnection(EngineConnection):
         returning = kind in _DML_TYPES and _RETURNING.search(code_only(sql)) is not None
         if kind in _RESULT_TYPES or returning:
             return self._query(text, args, sql, probe=kind == "SELECT" or returning)
+        try:
+            return self._execute(kind, text, args, sql)
+        finally:
+            self._private_wal()
+
+    def _execute(self, kind: str, text: str, args: dict[str, Any] | None, sql: str) -> ExecResult:
         try:
             cur = self._con.execute(text, args)
             if kind in _MAYBE_RESULT_TYPES and _is_result_set(cur.description):
@@ -282,12 +340,16 @@ class DuckDBConnection(EngineConnection):
             raise map_error(exc, sql) from exc
         finally:
             reader.close()
+            self._private_wal()  # INSERT ... RETURNING commits as its stream ends
 
     def begin(self) -> None:
         self._run("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        self._run("COMMIT")
+        try:
+            self._run("COMMIT")
+        finally:
+            self._private_wal()
 
     def rollback(self) -> None:
         # Nothing to roll back is fine (a failed statement may already have ended it).
@@ -309,41 +371,128 @@ class DuckDBConnection(EngineConnection):
 
 
 class DuckDBEngine(Engine):
-    """A DuckDB database file, opened for writing by this process alone."""
+    """A DuckDB database file, opened for writing by this process alone.
+
+    SQL runs sandboxed: DuckDB's access to files, the network and extensions is off except for
+    the folders in ``allowed_dirs`` (and DuckDB's own database, WAL and spill files), the
+    ``extensions`` loaded at open, and then the configuration is locked, so no statement can
+    turn any of it back on (``SET``, ``RESET`` and setting ``PRAGMA`` statements fail with
+    ``permission_denied``). Without this, any key could ``read_text()`` the state database or
+    the admin key's file and ``COPY ... TO`` anywhere the server's user can write.
+    """
 
     scheme = "duckdb"
     exclusive = True
 
-    def __init__(self, name: str, url: str, batch_rows: int = 16_384):
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        batch_rows: int = 16_384,
+        *,
+        allowed_dirs: tuple[str, ...] = (),
+        extensions: tuple[str, ...] = (),
+    ):
         super().__init__(name, url)
         self.path = path_of(url)
         self.batch_rows = batch_rows
+        #: Absolute folders SQL may read and write files in (checked by the runtime to hold
+        #: none of sqltide's own files).
+        self.allowed_dirs = allowed_dirs
+        #: Extensions (already installed, or built in) loaded before the configuration locks.
+        self.extensions = extensions
         self._root: duckdb.DuckDBPyConnection | None = None
+        self._spill_dir: str | None = None
+
+    def confine(self, allowed_dirs: tuple[str, ...], extensions: tuple[str, ...]) -> None:
+        """Set the folders SQL may use and the extensions to load, before :meth:`open`."""
+        self.allowed_dirs = allowed_dirs
+        self.extensions = extensions
+
+    @property
+    def _wal(self) -> str | None:
+        return None if self.path == ":memory:" else f"{self.path}.wal"
 
     def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {
+            "threads": max(1, os.cpu_count() or 1),
+            # Never let SQL read Python objects by variable name (DuckDB's
+            # replacement scans would find e.g. an Arrow table in a worker's frame).
+            "python_enable_replacements": False,
+        }
+        if self.path == ":memory:":
+            # DuckDB would spill to (and let SQL write in) "./.tmp" under whatever folder the
+            # server was started from; a private folder of its own instead.
+            self._spill_dir = tempfile.mkdtemp(prefix="sqltide-duckdb-")
+            config["temp_directory"] = self._spill_dir
+        else:
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                private_dir(parent)
+            # DuckDB spills to "<file>.tmp/" with the umask's modes; it uses (and keeps) a
+            # folder that exists, so one made owner-only first keeps spilled rows private.
+            private_dir(f"{self.path}.tmp")
+        existed = self.path != ":memory:" and os.path.exists(self.path)
         try:
-            self._root = duckdb.connect(
-                self.path,
-                config={
-                    "threads": max(1, os.cpu_count() or 1),
-                    # Never let SQL read Python objects by variable name (DuckDB's
-                    # replacement scans would find e.g. an Arrow table in a worker's frame).
-                    "python_enable_replacements": False,
-                },
-            )
+            self._root = duckdb.connect(self.path, config=config)
         except duckdb.Error as exc:
+            self._remove_spill_dir()
             raise ConfigError(
                 f"cannot open DuckDB warehouse {self.name!r} at {self.path}: {exc}. "
                 "A DuckDB file can be open for writing in one process only; is another "
                 "sqltide (or DuckDB) process using it?"
             ) from exc
+        if self.path != ":memory:":
+            # DuckDB refuses an empty file, so it makes the file (umask's mode): tighten now.
+            tighten(self.path, warn=existed)
+            tighten(f"{self.path}.wal")
+        try:
+            self._sandbox(self._root)
+        except BaseException:
+            self.close()
+            raise
+
+    def _sandbox(self, root: duckdb.DuckDBPyConnection) -> None:
+        """Load the operator's extensions, then shut files and settings off for good."""
+        for ext in self.extensions:
+            try:
+                root.execute(f"LOAD {_identifier(ext)}")
+            except duckdb.Error as exc:
+                raise ConfigError(
+                    f"cannot load DuckDB extension {ext!r} for warehouse {self.name!r} "
+                    f"(SQLTIDE_WAREHOUSE_EXTENSIONS): {exc}. sqltide never installs "
+                    f"extensions; install it first as the user sqltide runs as, e.g. "
+                    f"python -c \"import duckdb; duckdb.install_extension('{ext}')\""
+                ) from exc
+        dirs = ", ".join(_literal(d.rstrip("/") + "/") for d in self.allowed_dirs)
+        # allowed_directories can only be set once the database runs, not in connect().
+        for sql in (
+            f"SET allowed_directories = [{dirs}]",
+            "SET enable_external_access = false",
+            "SET autoinstall_known_extensions = false",
+            "SET autoload_known_extensions = false",
+            "SET lock_configuration = true",  # last: from here on no SET / RESET works
+        ):
+            try:
+                root.execute(sql)
+            except duckdb.Error as exc:
+                raise ConfigError(
+                    f"cannot sandbox DuckDB warehouse {self.name!r} ({sql}): {exc}"
+                ) from exc
 
     def close(self) -> None:
         if self._root is not None:
             self._root.close()
             self._root = None
+            if self.path != ":memory:":
+                with contextlib.suppress(OSError):  # kept if DuckDB left something in it
+                    os.rmdir(f"{self.path}.tmp")
+        self._remove_spill_dir()
+
+    def _remove_spill_dir(self) -> None:
+        if self._spill_dir is not None:
+            shutil.rmtree(self._spill_dir, ignore_errors=True)
+            self._spill_dir = None
 
     @property
     def root(self) -> duckdb.DuckDBPyConnection:
@@ -351,8 +500,12 @@ class DuckDBEngine(Engine):
             raise ConfigError(f"warehouse {self.name!r} is not open")
         return self._root
 
-    def connect(self) -> DuckDBConnection:
-        return DuckDBConnection(self.root.cursor(), self.batch_rows)
+    def connect(self, access: Access = FULL_ACCESS) -> DuckDBConnection:
+        if access != FULL_ACCESS:  # a read-only grant (see duckdb_access.py)
+            from .duckdb_access import granted_connection
+
+            return granted_connection(self.root.cursor(), self.batch_rows, self._wal, access)
+        return DuckDBConnection(self.root.cursor(), self.batch_rows, self._wal)
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         cur = self.root.cursor()
@@ -363,7 +516,8 @@ class DuckDBEngine(Engine):
         finally:
             cur.close()
 
-    def list_databases(self) -> list[str]:
+    # DuckDB has no roles: every caller granted the warehouse sees the same catalog.
+    def list_databases(self, *, access: Access = FULL_ACCESS) -> list[str]:
         rows = self._query(
             "SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1", []
         )
@@ -372,7 +526,9 @@ class DuckDBEngine(Engine):
     def _default_db(self, database: str | None) -> str:
         return database or self._query("SELECT current_database()", [])[0][0]
 
-    def list_schemas(self, database: str | None, pattern: str | None) -> list[str]:
+    def list_schemas(
+        self, database: str | None, pattern: str | None, *, access: Access = FULL_ACCESS
+    ) -> list[str]:
         rows = self._query(
             "SELECT schema_name FROM information_schema.schemata "
             "WHERE catalog_name = ? AND schema_name LIKE ? ORDER BY 1",
@@ -381,7 +537,12 @@ class DuckDBEngine(Engine):
         return [r[0] for r in rows]
 
     def list_tables(
-        self, database: str | None, schema_pattern: str | None, table_pattern: str | None
+        self,
+        database: str | None,
+        schema_pattern: str | None,
+        table_pattern: str | None,
+        *,
+        access: Access = FULL_ACCESS,
     ) -> list[TableInfo]:
         db = self._default_db(database)
         rows = self._query(
@@ -395,7 +556,9 @@ class DuckDBEngine(Engine):
             TableInfo(name=r[0], schema=r[1], type=kinds.get(r[2], r[2]), database=db) for r in rows
         ]
 
-    def describe_table(self, database: str | None, schema: str, table: str) -> list[ColumnMeta]:
+    def describe_table(
+        self, database: str | None, schema: str, table: str, *, access: Access = FULL_ACCESS
+    ) -> list[ColumnMeta]:
         rows = self._query(
             "SELECT column_name, data_type, is_nullable, numeric_precision, numeric_scale, "
             "character_maximum_length FROM information_schema.columns "

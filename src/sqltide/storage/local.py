@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InvalidRequest
+from ..files import private_dir
 from ..urls import path_of
 from .base import Storage
 
@@ -21,7 +22,9 @@ class LocalStorage(Storage):
     def __init__(self, url: str, secret: bytes = b""):
         super().__init__(url, secret)
         self.root = Path(path_of(url)).resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Result files hold every principal's rows: the folder is the owner's alone (the
+        # files in it are made 0600 by mkstemp, the folders below it 0700 by writer()).
+        private_dir(self.root)
 
     def _path(self, key: str) -> Path:
         # Keys are made by sqltide, but signed URLs carry them back in: refuse any that
@@ -34,8 +37,8 @@ class LocalStorage(Storage):
     @contextmanager
     def writer(self, key: str) -> Iterator[BinaryIO]:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        private_dir(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mode 0600
         try:
             with os.fdopen(fd, "wb") as fh:
                 yield fh
