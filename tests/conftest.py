@@ -23,6 +23,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.startswith("SQLTIDE_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SQLTIDE_HOME", str(tmp_path / "home"))
+    # Tests' webhook receivers listen on loopback: allow exactly those two addresses, so
+    # the default-deny webhook guard still runs for everything else in every test.
+    monkeypatch.setenv("SQLTIDE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1,::1")
 
 
 #: Which state stores the store-dependent tests run on (``SQLTIDE_TEST_STORES=sqlite`` to
@@ -86,7 +89,8 @@ def server(runtime: Runtime) -> Iterator[ServerThread]:
 
 @pytest.fixture
 def api_key(runtime: Runtime) -> str:
-    return create_key(runtime.store, "alice")[1]
+    """A key for principal ``alice``, granted every configured warehouse."""
+    return create_key(runtime.store, "alice", warehouses=list(runtime.engines))[1]
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ from .cli_common import (
     credentials_path,
     err,
 )
+from .cli_grants import DbRoleOpt, ReadOnlyOpt, check_warehouses, local_grants
+from .cli_grants import register as _register_grants
 from .errors import SqltideError
 
 if TYPE_CHECKING:
@@ -46,6 +48,7 @@ keys_app = typer.Typer(
 app.add_typer(statements_app, name="statements")
 app.add_typer(keys_app, name="keys")
 _register_bus(app)
+_register_grants(app)
 
 
 @app.callback()
@@ -80,8 +83,10 @@ def serve(
     import uvicorn
 
     from .api import create_app
+    from .files import write_private
     from .keys import create_key
     from .runtime import Runtime
+    from .server import uvicorn_config
     from .settings import load_settings
 
     try:
@@ -118,14 +123,14 @@ def serve(
             )
         )
     elif not runtime.store.list_api_keys():
-        _, key = create_key(runtime.store, "admin", name="first admin key", admin=True)
+        # An admin key may use every warehouse; the grant of ``default`` is recorded too, so
+        # `sqltide grants list` shows who can use what.
+        _, key = create_key(
+            runtime.store, "admin", name="first admin key", admin=True, warehouses=["default"]
+        )
         path = credentials_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # mode 600 before the key is written (an existing file keeps its mode on open)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        path.chmod(0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key + "\n")
+        # mode 600 (its folder 700) before the key is written, whatever the umask
+        write_private(path, key + "\n")
         console.print(
             Panel(
                 f"[bold]{key}[/]\n\nThis admin key is shown once. It is also saved to {path} "
@@ -144,9 +149,7 @@ def serve(
     )
     if role == "api":
         console.print("  role: api (no worker: statements run in worker processes)")
-    config = uvicorn.Config(
-        create_app(runtime, no_auth=no_auth), log_level="warning", access_log=False
-    )
+    config = uvicorn_config(create_app(runtime, no_auth=no_auth), settings)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -506,15 +509,50 @@ def keys_create(
         str, typer.Argument(help="Who the key acts as; statements are scoped to it")
     ],
     name: Annotated[str | None, typer.Option(help="A label for the key")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="An admin key")] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="An admin key (may use every warehouse)")
+    ] = False,
+    warehouse: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--warehouse",
+            "-w",
+            help="Grant the principal this warehouse too (repeat for more; see `sqltide grants`)",
+            show_default=False,
+        ),
+    ] = None,
+    read_only: ReadOnlyOpt = False,
+    db_role: DbRoleOpt = None,
 ) -> None:
-    """Create an API key; it is printed once."""
+    """Create an API key; it is printed once.
+
+    A key acts as its principal, which may use only the warehouses granted to it (--warehouse
+    here, or `sqltide grants add`), those in SQLTIDE_DEFAULT_GRANTS, or all with --admin.
+    """
     from .keys import create_key
 
+    warehouses = warehouse or []
+    if (read_only or db_role) and not warehouses:
+        raise typer.BadParameter("--read-only and --db-role qualify a grant: add --warehouse")
+    grants, settings = local_grants()
+    check_warehouses(settings, warehouses, db_role)
     try:
-        record, key = create_key(_store(), principal, name=name, admin=admin)
+        record, key = create_key(
+            grants.store,
+            principal,
+            name=name,
+            admin=admin,
+            warehouses=warehouses,
+            access="read_only" if read_only else "read_write",
+            db_role=db_role,
+        )
     except SqltideError as exc:
         raise _fail(exc) from exc
+    if warehouses:
+        how = ("read_only" if read_only else "read_write") + (
+            f" as database role {db_role!r}" if db_role else ""
+        )
+        err.print(f"granted {principal!r} warehouse(s) {', '.join(warehouses)}, {how}")
     err.print(f"key {record.id} for principal {record.principal!r} (shown once):")
     console.print(key)
 

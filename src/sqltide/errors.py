@@ -23,6 +23,7 @@ envelope back into the same class.
     │   ├── StatementNotFinished
     │   ├── StatementFailed
     │   └── InvalidState
+    ├── RequestTimeout (408)
     ├── ResultExpired (410)
     ├── PayloadTooLarge (413)
     │   └── SqlTooLarge
@@ -160,6 +161,13 @@ class InvalidState(Conflict):
     """The statement is in a state that does not allow this."""
 
     code = "invalid_state"
+
+
+class RequestTimeout(SqltideError):
+    """The request did not arrive in time: its headers or body stalled."""
+
+    code = "request_timeout"
+    http_status = 408
 
 
 class ResultExpired(SqltideError):

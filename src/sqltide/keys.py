@@ -6,9 +6,11 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Sequence
 
 from .errors import Unauthorized, UnprocessableEntity
-from .store import ApiKeyRecord, Store
+from .grants import check_grant
+from .store import ApiKeyRecord, GrantRecord, Store
 
 PREFIX = "stk_"
 # ARN-like names (arn:aws:iam::123456789012:user/etl) are allowed, so rules written for the
@@ -20,14 +22,31 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(
-    store: Store, principal: str, *, name: str | None = None, admin: bool = False
-) -> tuple[ApiKeyRecord, str]:
-    """A new key for ``principal``; the plain key is returned once and never stored."""
+def check_principal(principal: str) -> None:
+    """Refuse a principal name sqltide does not accept (``UnprocessableEntity``)."""
     if not _PRINCIPAL.match(principal):
         raise UnprocessableEntity(
             "principal may hold letters, digits and . _ @ : / + = , - (1 to 256 characters)"
         )
+
+
+def create_key(
+    store: Store,
+    principal: str,
+    *,
+    name: str | None = None,
+    admin: bool = False,
+    warehouses: Sequence[str] = (),
+    access: str = "read_write",
+    db_role: str | None = None,
+) -> tuple[ApiKeyRecord, str]:
+    """A new key for ``principal``; the plain key is returned once and never stored.
+
+    ``warehouses`` are granted to the principal at the same time, with ``access`` and
+    ``db_role`` (grants belong to the principal: every key of it shares them).
+    """
+    check_principal(principal)
+    check_grant(access, db_role)
     key_id = secrets.token_hex(4)
     plain = f"{PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
     record = ApiKeyRecord(
@@ -39,6 +58,8 @@ def create_key(
         is_admin=admin,
     )
     store.insert_api_key(record)
+    for warehouse in warehouses:
+        store.upsert_grant(GrantRecord(principal, warehouse, access, record.created_at, db_role))
     return record, plain
 
 

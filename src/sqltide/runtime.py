@@ -9,11 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .engines import Engine, engine_from_url
+from .engines.sandbox import allowed_dirs
 from .errors import ConfigError
 from .events.bus import Bus
 from .events.scheduler import Scheduler
 from .events.service import EventService
 from .events.targets import TargetRunner
+from .files import private_dir, tighten
+from .grants import Grants
+from .notify.netguard import NetworkGuard
 from .settings import Settings
 from .statements.service import StatementService
 from .storage import Storage, storage_from_url
@@ -51,7 +55,10 @@ class Runtime:
     ) -> Runtime:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
-        settings.home_dir.mkdir(parents=True, exist_ok=True)
+        sandbox_dirs = allowed_dirs(settings)  # before anything is made: a refusal is cheap
+        # Owner-only, as is everything sqltide makes under it (see files.py).
+        private_dir(settings.home_dir)
+        tighten(settings.home_dir / "credentials")  # left looser by hand or an older sqltide
         store = store_from_url(settings.store_url)
         store.migrate()
         store.result_retention_seconds = settings.result_retention_seconds
@@ -64,9 +71,12 @@ class Runtime:
             engine = engine_from_url(name, url)
             if hasattr(engine, "batch_rows"):
                 engine.batch_rows = settings.result_batch_rows
+            if hasattr(engine, "confine"):  # embedded: its SQL runs in sqltide's process
+                engine.confine(sandbox_dirs, tuple(settings.warehouse_extensions))
             engines[name] = engine
+        grants = Grants(store, list(engines), settings.default_grants, clock=clock)
         statements = StatementService(
-            store, storage, notifier, settings, list(engines), secret, clock=clock
+            store, storage, notifier, settings, list(engines), secret, clock=clock, grants=grants
         )
         worker = None
         if role in ("all", "worker"):
@@ -80,11 +90,20 @@ class Runtime:
             worker = Worker(
                 store, storage, notifier, {n: engines[n] for n in hosted}, settings, clock=clock
             )
-        events = EventService(store, notifier, list(engines), clock=clock)
+        guard = NetworkGuard.from_settings(settings)  # where webhooks may go
+        events = EventService(
+            store,
+            notifier,
+            list(engines),
+            clock=clock,
+            max_json_depth=settings.max_json_depth,
+            guard=guard,
+            grants=grants,
+        )
         bus = None
         if worker is not None:
             runner = TargetRunner(
-                store, notifier, statements, smtp_url=settings.smtp_url, clock=clock
+                store, notifier, statements, smtp_url=settings.smtp_url, clock=clock, guard=guard
             )
             bus = Bus(
                 store,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_HOME = Path("~/.sqltide")
 
@@ -36,15 +37,35 @@ class Settings(BaseSettings):
     #: Warehouses this process's worker runs statements for, comma-separated (default: all).
     #: An embedded DuckDB warehouse must be hosted by exactly one worker process.
     worker_warehouses: str = ""
+    #: Folders SQL on the DuckDB warehouses may read and write files in (``COPY``,
+    #: ``read_csv``, ...), comma-separated or a JSON list; none by default. Refused at start-up
+    #: if one is, holds or is inside sqltide's own files (state database, credentials, result
+    #: storage, warehouse files).
+    warehouse_allowed_dirs: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    #: DuckDB extensions loaded when a DuckDB warehouse opens, before its configuration is
+    #: locked (names, comma-separated or a JSON list). They must be built in or installed
+    #: already: SQL can neither install nor load extensions itself.
+    warehouse_extensions: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     #: SMTP server for e-mail subscriptions:
     #: ``smtp://user:password@host:587?security=starttls&from=sqltide@example.com``.
     smtp_url: str = ""
 
+    #: Let webhooks reach loopback, link-local and private addresses (never cloud metadata
+    #: ones); by default they reach global addresses only (see docs/security.md).
+    webhook_allow_private: bool = False
+    #: Networks (``10.1.0.0/16``, ``127.0.0.1``) and host names (``hooks.internal``,
+    #: ``*.corp.example``), comma-separated, that webhooks may reach even though private.
+    webhook_allowed_networks: str = ""
+
     host: str = "127.0.0.1"
     port: int = 8765
     #: Authentication is on unless this is set (for local experiments only).
     no_auth: bool = False
+    #: Warehouses every principal may use without a grant of its own, comma-separated;
+    #: ``name:read_only`` for read-only use (``default,lake:read_only``). Empty by default: a
+    #: new principal can use nothing until granted (``sqltide grants add``).
+    default_grants: str = ""
 
     #: How many statements one worker runs at once.
     worker_concurrency: int = Field(default=8, ge=1, le=256)
@@ -84,6 +105,23 @@ class Settings(BaseSettings):
     max_batch_statements: int = Field(default=40, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_session_keep_alive_seconds: int = Field(default=86_400, ge=0)
+    #: Deepest nesting of a JSON value a user gives (event detail, pattern, target input…).
+    #: At most 100: orjson stops at 255 and the bus wraps values a few levels deeper.
+    max_json_depth: int = Field(default=64, ge=1, le=100)
+    #: Largest value of one statement parameter (UTF-8 bytes), and of all of them together.
+    max_parameter_bytes: int = Field(default=64 * 1024, ge=1)
+    max_parameters_bytes: int = Field(default=256 * 1024, ge=1)
+
+    #: How long a client may take to send a request's headers (slowloris guard).
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    #: How long a client may leave a request body stalled between two pieces of it.
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: How long an idle keep-alive connection stays open. Longer than clients' own idle
+    #: expiry (httpx: 5 s) so a client never sends on a connection the server is closing.
+    http_keep_alive_seconds: float = Field(default=75.0, gt=0)
+    #: Most open connections from one client address (0: no limit). Behind a reverse proxy
+    #: every client has the proxy's address: raise it or set 0 there.
+    http_max_connections_per_client: int = Field(default=64, ge=0)
 
     #: Bounds on one page of a result.
     page_max_rows: int = Field(default=10_000, ge=1)
@@ -112,6 +150,51 @@ class Settings(BaseSettings):
     def _parse_warehouses(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _check_allowed_networks(cls, value: str) -> str:
+        if value.strip():  # a typo here would silently refuse the intended webhooks
+            from .notify.netguard import parse_allow_list
+
+            parse_allow_list(value)
+        return value
+
+    @field_validator("warehouse_allowed_dirs", "warehouse_extensions", mode="before")
+    @classmethod
+    def _parse_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(
+                        f"not a JSON list ({exc}); or give the values comma-separated"
+                    ) from None
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("warehouse_allowed_dirs")
+    @classmethod
+    def _expand_dirs(cls, value: list[Path]) -> list[Path]:
+        return [p.expanduser() for p in value]
+
+    @field_validator("warehouse_extensions")
+    @classmethod
+    def _extension_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise ValueError(f"{name!r} is not a DuckDB extension name (letters, digits, _)")
+        return value
+
+    @field_validator("default_grants")
+    @classmethod
+    def _check_default_grants(cls, value: str) -> str:
+        from .grants import parse_default_grants
+
+        parse_default_grants(value)  # a typo here would silently grant nothing
         return value
 
     @property

@@ -349,7 +349,8 @@ def test_cancel_a_running_statement(served: Served) -> None:
 def test_keys_create_list_revoke(served: Served) -> None:
     admins = served.ok("sql", "SELECT 'admin' AS who", "--no-wait").stdout.strip()
 
-    done = served.ok("keys", "create", "bob", "--name", "bobs laptop")
+    done = served.ok("keys", "create", "bob", "--name", "bobs laptop", "--warehouse", "default")
+    assert "granted 'bob' warehouse(s) default, read_write" in done.stderr, done.stderr
     bob_key = done.stdout.strip()
     assert re.fullmatch(KEY, bob_key), done.stdout
     made = re.search(r"key (\w+) for principal 'bob'", done.stderr)

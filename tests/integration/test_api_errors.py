@@ -713,7 +713,7 @@ def test_another_principals_session_looks_unknown(
     client: Client, server: ServerThread, runtime: Runtime
 ) -> None:
     opened = run(client, "SELECT 1", session_keep_alive_seconds=60)
-    bob_key = create_key(runtime.store, "bob")[1]
+    bob_key = create_key(runtime.store, "bob", warehouses=["default"])[1]
     resp = httpx.post(
         f"{server.url}/v1/statements",
         json={"sql": "SELECT 1", "session_id": opened.session_id},

@@ -356,7 +356,7 @@ def test_list_shows_only_the_callers_statements(
     client: Client, server: ServerThread, runtime: Runtime
 ) -> None:
     mine = run(client, "SELECT 1", statement_name="mine").id
-    bob_key = create_key(runtime.store, "bob")[1]
+    bob_key = create_key(runtime.store, "bob", warehouses=["default"])[1]
     with Client(server.url, bob_key) as bob:
         theirs = run(bob, "SELECT 2", statement_name="theirs").id
         assert [s.id for s in bob.list()] == [theirs]
@@ -373,7 +373,9 @@ def test_catalog_endpoints(client: Client, http: httpx.Client) -> None:
     run(client, "CREATE TABLE main.trips (id BIGINT, city VARCHAR)")
     run(client, "CREATE VIEW main.trip_cities AS SELECT DISTINCT city FROM main.trips")
 
-    assert client.warehouses() == [{"name": "default", "scheme": "duckdb", "default": True}]
+    assert client.warehouses() == [
+        {"name": "default", "scheme": "duckdb", "default": True, "access": "read_write"}
+    ]
     databases = client.databases()
     assert len(databases) >= 1
     assert client.databases(warehouse="default") == databases
@@ -477,7 +479,7 @@ def test_cancel_a_running_batch(client: Client) -> None:
 def test_cancel_a_submitted_statement_never_runs_it(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, worker_concurrency=1)
     rt = Runtime.build(settings)
-    key = create_key(rt.store, "alice")[1]
+    key = create_key(rt.store, "alice", warehouses=["default"])[1]
     try:
         with ServerThread(rt) as srv, Client(srv.url, key) as client:
             busy = client.execute(LONG_SQL)

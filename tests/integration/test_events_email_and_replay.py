@@ -72,7 +72,7 @@ def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
 def test_statement_event_to_email_topic(mail_runtime: Runtime, inbox: tuple[Inbox, int]) -> None:
     box, _ = inbox
     rt = mail_runtime
-    key = create_key(rt.store, "arn:aws:iam::123456789012:user/etl")[1]
+    key = create_key(rt.store, "arn:aws:iam::123456789012:user/etl", warehouses=["default"])[1]
     with ServerThread(rt) as srv, Client(srv.url, key) as client:
         http = httpx.Client(base_url=srv.url, headers={"Authorization": f"Bearer {key}"})
         box.down = True  # the mail server refuses at first: the delivery is retried

@@ -25,7 +25,7 @@ def pg_client(tmp_path: Path) -> Iterator[Client]:
             warehouses={"pg": url, "down": "postgresql://postgres@127.0.0.1:1/nowhere"},
         )
         rt = Runtime.build(settings)
-        key = create_key(rt.store, "alice")[1]
+        key = create_key(rt.store, "alice", warehouses=list(rt.engines))[1]
         with ServerThread(rt) as srv, Client(srv.url, key) as c:
             yield c
 

@@ -61,7 +61,9 @@ def wait_status(rt: Runtime, sid: str, *statuses: StatementStatus, timeout: floa
 
 
 def submit(rt: Runtime, *sqls: str, principal: str = "alice", **kw: object) -> str:
-    view, created = rt.statements.submit(principal, StatementRequest(sqls=sqls, **kw))  # type: ignore[arg-type]
+    # as an admin key would: these tests are about the worker, not about grants
+    req = StatementRequest(sqls=sqls, **kw)  # type: ignore[arg-type]
+    view, created = rt.statements.submit(principal, req, is_admin=True)
     assert created
     return view.record.id
 
@@ -168,7 +170,7 @@ def test_sweep_deletes_results_past_retention(fake_runtime: Runtime, clock: Fake
     assert rt.worker.sweep() == 0  # nothing left to sweep
 
     # over HTTP it is a 410 with code result_expired
-    api_key = create_key(rt.store, "alice")[1]
+    api_key = create_key(rt.store, "alice", warehouses=["default"])[1]
     with ServerThread(rt) as srv, Client(srv.url, api_key) as client:
         with pytest.raises(errors.ResultExpired) as http_info:
             client.result_page(one)
@@ -262,7 +264,9 @@ def test_sweep_closes_idle_sessions(fake_runtime: Runtime, clock: FakeClock) -> 
     assert session is not None and session.closed_at == clock()
     assert session_id not in rt.worker._sessions  # its connection was closed
     with pytest.raises(errors.SessionNotFound) as info:
-        rt.statements.submit("alice", StatementRequest(sqls=("SELECT 1",), session_id=session_id))
+        rt.statements.submit(
+            "alice", StatementRequest(sqls=("SELECT 1",), session_id=session_id), is_admin=True
+        )
     assert info.value.http_status == 404
 
 
@@ -280,7 +284,9 @@ def test_sweep_keeps_a_session_whose_statement_runs(
     session = rt.store.get_session(session_id)
     assert session is not None and session.closed_at is None
     with pytest.raises(errors.SessionBusy):
-        rt.statements.submit("alice", StatementRequest(sqls=("SELECT 1",), session_id=session_id))
+        rt.statements.submit(
+            "alice", StatementRequest(sqls=("SELECT 1",), session_id=session_id), is_admin=True
+        )
     rt.statements.cancel("alice", sid)
     wait_status(rt, sid, S.ABORTED)
     # the keep-alive restarts when the statement ends

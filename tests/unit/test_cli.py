@@ -163,3 +163,53 @@ def test_keys_create_list_revoke_on_the_local_store() -> None:
     assert code == 1 and "no active key" in out, out
     code, out = invoke("keys", "revoke", "nosuchid")
     assert code == 1 and "no active key" in out, out
+
+
+def test_keys_create_with_grants_and_grants_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqltide.settings import load_settings
+    from sqltide.store import store_from_url
+
+    monkeypatch.setenv("SQLTIDE_WAREHOUSES", '{"pg": "postgresql://postgres@127.0.0.1:1/x"}')
+    code, out = invoke(
+        "keys", "create", "alice", "-w", "default", "-w", "pg", "--read-only", "--db-role", "al"
+    )
+    assert code == 1 and "--db-role applies to PostgreSQL warehouses only" in out, out
+    code, out = invoke("keys", "create", "alice", "--warehouse", "nope")
+    assert code == 1 and "no warehouse named 'nope'; configured: default, pg" in out, out
+    code, out = invoke("keys", "create", "alice", "--read-only")
+    assert code == 2 and "add --warehouse" in out, out
+    code, out = invoke("keys", "create", "alice", "-w", "pg", "--read-only", "--db-role", "al")
+    assert code == 0 and "granted 'alice' warehouse(s) pg, read_only as database role 'al'" in out
+
+    code, out = invoke("grants", "add", "bob", "default", "pg")
+    assert code == 0 and "granted: 'bob' may use 'pg' read_write" in out, out
+    code, out = invoke("grants", "add", "bob", "pg", "--read-only")
+    assert code == 0 and "changed: 'bob' may use 'pg' read_only" in out, out
+    code, out = invoke("grants", "add", "bob", "pg", "--db-role", 'x"; DROP')
+    assert code == 1 and "db_role must be a plain PostgreSQL role name" in out, out
+    code, out = invoke("grants", "list")
+    assert code == 0, out
+    assert re.search(r"alice\W+pg\W+read_only\W+al\W", out), out
+    assert re.search(r"bob\W+default\W+read_write\W", out), out
+    assert re.search(r"bob\W+pg\W+read_only\W", out), out
+    code, out = invoke("grants", "list", "--principal", "alice")
+    assert code == 0 and "bob" not in out, out
+
+    code, out = invoke("grants", "revoke", "bob", "pg", "nope")
+    assert code == 1 and "revoked: 'bob' may no longer use 'pg'" in out, out
+    assert "'bob' had no grant for 'nope'" in out, out
+    store = store_from_url(load_settings().store_url)
+    assert [(g.principal, g.warehouse) for g in store.list_grants()] == [
+        ("alice", "pg"),
+        ("bob", "default"),
+    ]
+    store.close()
+
+
+def test_default_grants_must_name_valid_access(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLTIDE_DEFAULT_GRANTS", "default:admin")
+    code, out = invoke("grants", "list")
+    assert code == 1 and "SQLTIDE_DEFAULT_GRANTS" in out and "read_only" in out, out
+    monkeypatch.setenv("SQLTIDE_DEFAULT_GRANTS", "lake")
+    code, out = invoke("grants", "list")
+    assert code == 1 and "names unknown warehouse(s) lake" in out, out

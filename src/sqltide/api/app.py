@@ -10,7 +10,8 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..runtime import Runtime
-from . import catalog, errors, events, statements
+from . import catalog, errors, events, grants, hygiene, statements
+from .edge import RejectNulInUrl
 
 
 def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool = True) -> FastAPI:
@@ -36,9 +37,12 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
     app.state.no_auth = no_auth
     errors.install(app)
     app.add_middleware(errors.BodyLimit, limit=runtime.settings.max_body_bytes)
+    app.add_middleware(RejectNulInUrl)
+    hygiene.install(app, body_timeout=runtime.settings.http_body_timeout_seconds)
     app.include_router(statements.router)
     app.include_router(catalog.router)
     app.include_router(events.router)
+    app.include_router(grants.router)
 
     @app.get("/health", tags=["service"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
@@ -10,8 +11,10 @@ from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from .. import errors
-from ..engines import Engine
+from ..engines import Access, Engine
+from ..grants import Grants
 from .auth import Caller, caller
+from .calls import call
 from .schemas import ERROR_RESPONSES
 
 router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
@@ -31,15 +34,24 @@ CallerDep = Annotated[Caller, Depends(caller)]
 T = TypeVar("T")
 
 
-def _engine(request: Request, warehouse: str | None) -> Engine:
+def _grants(request: Request) -> Grants:
+    return request.app.state.runtime.statements.grants
+
+
+async def _engine(request: Request, warehouse: str | None, who: Caller) -> tuple[Engine, Access]:
+    """The warehouse's engine and what the caller may do there.
+
+    A warehouse the caller is not granted answers exactly as an unknown one.
+    """
     engines: dict[str, Engine] = request.app.state.runtime.engines
     name = warehouse or "default"
-    engine = engines.get(name)
-    if engine is None:
-        raise errors.NotFound(
-            f"no warehouse named {name!r}; configured: {', '.join(engines)}",
-            details={"warehouse": name},
-        )
+    grant = await call(
+        request,
+        functools.partial(_grants(request).require, is_admin=who.is_admin),
+        who.principal,
+        name,
+    )
+    engine = engines[name]
     worker = request.app.state.runtime.worker
     if engine.exclusive and (worker is None or name not in worker.engines):
         raise errors.Conflict(
@@ -48,16 +60,24 @@ def _engine(request: Request, warehouse: str | None) -> Engine:
             "hosts it, or run the catalog query as a statement",
             details={"warehouse": name},
         )
-    return engine
+    return engine, Access.of(grant.access, grant.db_role)
 
 
-@router.get("/v1/warehouses", summary="The configured warehouses")
+@router.get("/v1/warehouses", summary="The warehouses the caller may use")
 async def warehouses(request: Request, who: CallerDep) -> dict[str, Any]:
     engines: dict[str, Engine] = request.app.state.runtime.engines
+    granted = await call(
+        request, functools.partial(_grants(request).visible, is_admin=who.is_admin), who.principal
+    )
     return {
         "warehouses": [
-            {"name": name, "scheme": e.scheme, "default": name == "default"}
-            for name, e in engines.items()
+            {
+                "name": g.warehouse,
+                "scheme": engines[g.warehouse].scheme,
+                "default": g.warehouse == "default",
+                "access": g.access,
+            }
+            for g in granted
         ]
     }
 
@@ -66,8 +86,8 @@ async def warehouses(request: Request, who: CallerDep) -> dict[str, Any]:
 async def databases(
     request: Request, who: CallerDep, warehouse: str | None = None
 ) -> dict[str, Any]:
-    engine = _engine(request, warehouse)
-    return {"databases": await _ask(engine.list_databases)}
+    engine, access = await _engine(request, warehouse, who)
+    return {"databases": await _ask(functools.partial(engine.list_databases, access=access))}
 
 
 @router.get("/v1/catalog/schemas", summary="List schemas (LIKE pattern)")
@@ -78,8 +98,9 @@ async def schemas(
     database: str | None = None,
     schema_pattern: str | None = None,
 ) -> dict[str, Any]:
-    engine = _engine(request, warehouse)
-    return {"schemas": await _ask(engine.list_schemas, database, schema_pattern)}
+    engine, access = await _engine(request, warehouse, who)
+    list_schemas = functools.partial(engine.list_schemas, access=access)
+    return {"schemas": await _ask(list_schemas, database, schema_pattern)}
 
 
 @router.get("/v1/catalog/tables", summary="List tables and views (LIKE patterns)")
@@ -91,8 +112,9 @@ async def tables(
     schema_pattern: str | None = None,
     table_pattern: str | None = None,
 ) -> dict[str, Any]:
-    engine = _engine(request, warehouse)
-    found = await _ask(engine.list_tables, database, schema_pattern, table_pattern)
+    engine, access = await _engine(request, warehouse, who)
+    list_tables = functools.partial(engine.list_tables, access=access)
+    found = await _ask(list_tables, database, schema_pattern, table_pattern)
     return {"tables": [{"name": t.name, "schema": t.schema, "type": t.type} for t in found]}
 
 
@@ -105,8 +127,9 @@ async def describe_table(
     warehouse: str | None = None,
     database: str | None = None,
 ) -> dict[str, Any]:
-    engine = _engine(request, warehouse)
-    columns = await _ask(engine.describe_table, database, schema, table)
+    engine, access = await _engine(request, warehouse, who)
+    describe = functools.partial(engine.describe_table, access=access)
+    columns = await _ask(describe, database, schema, table)
     if not columns:
         raise errors.NotFound(
             f"no table {schema}.{table}", details={"schema": schema, "table": table}

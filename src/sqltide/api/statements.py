@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -15,7 +16,7 @@ from ..statements.service import StatementService
 from ..store import StatementStatus
 from .auth import Caller, caller
 from .calls import call
-from .responses import JSONResponse
+from .responses import JSONResponse, items_fragment
 from .schemas import (
     ERROR_RESPONSES,
     BatchBody,
@@ -52,7 +53,10 @@ def _request(
 
 
 async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONResponse:
-    view, created = await call(request, _service(request).submit, who.principal, req)
+    service = _service(request)
+    view, created = await call(
+        request, functools.partial(service.submit, is_admin=who.is_admin), who.principal, req
+    )
     return JSONResponse(view_dict(view), status_code=201 if created else 200)
 
 
@@ -183,9 +187,10 @@ async def list_statements(
     )
     return JSONResponse(
         {
-            "statements": [
-                statement_dict(r, None, service.settings.result_retention_seconds) for r in rows
-            ],
+            "statements": items_fragment(
+                [statement_dict(r, None, service.settings.result_retention_seconds) for r in rows],
+                kind="statement",
+            ),
             "next_token": token,
         }
     )

@@ -35,6 +35,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..client import Client
+from ..files import private_dir
 from ..keys import create_key
 from ..notify.catcher import CaughtMail, MailCatcher
 from ..pipeline import Remote, apply, load_pipeline, plan, render_plan
@@ -130,9 +131,16 @@ class EltDemo(Steps):
                 store=self.store,
                 warehouse=self.warehouse,
                 smtp_url=catcher.smtp_url("sqltide@localhost"),
+                # DuckDB's SQL sees no files but these: the generated trips' folder alone.
+                warehouse_allowed_dirs=[data.parent],
             )
             runtime = Runtime.build(settings)
-            _, key = create_key(runtime.store, ELT_PRINCIPAL, name="nyc-taxi-elt demo")
+            _, key = create_key(
+                runtime.store,
+                ELT_PRINCIPAL,
+                name="nyc-taxi-elt demo",
+                warehouses=list(runtime.engines),
+            )
             server = stack.enter_context(ServerThread(runtime))
             client = stack.enter_context(Client(server.url, key))
             self.console.print(
@@ -312,7 +320,7 @@ def demo_home(home: Path | None) -> Iterator[Path]:
         )
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    private_dir(folder)  # it becomes sqltide's home: owner-only, like any home
     (folder / MARKER).write_text("made by `sqltide demo`; emptied at each run\n")
     yield folder
 

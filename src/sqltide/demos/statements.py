@@ -167,7 +167,7 @@ def run_demo(console: Console, *, rows: int = 2_000_000, home: Path | None = Non
     with tempfile.TemporaryDirectory(prefix="sqltide-demo-") as tmp:
         settings = Settings(home=home or Path(tmp))
         runtime = Runtime.build(settings)
-        _, key = create_key(runtime.store, "demo", name="demo")
+        _, key = create_key(runtime.store, "demo", name="demo", warehouses=list(runtime.engines))
         console.print(
             f"[bold]sqltide demo[/]: embedded DuckDB + SQLite + files in {settings.home_dir}"
         )

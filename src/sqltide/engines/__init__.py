@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from ..urls import implementation_for
-from .base import ColumnMeta, Engine, EngineConnection, ExecResult, TableInfo
+from .base import FULL_ACCESS, Access, ColumnMeta, Engine, EngineConnection, ExecResult, TableInfo
 
-__all__ = ["ColumnMeta", "Engine", "EngineConnection", "ExecResult", "TableInfo", "engine_from_url"]
+__all__ = [
+    "FULL_ACCESS",
+    "Access",
+    "ColumnMeta",
+    "Engine",
+    "EngineConnection",
+    "ExecResult",
+    "TableInfo",
+    "engine_from_url",
+]
 
 _IMPLEMENTATIONS = {
     "duckdb": "sqltide.engines.duckdb:DuckDBEngine",

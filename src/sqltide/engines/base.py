@@ -53,6 +53,29 @@ class ExecResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """What a principal's grant lets its SQL do on a warehouse (``sqltide.grants``).
+
+    ``read_only``: each statement runs in a read-only transaction, and statements that could
+    end that transaction (``COMMIT``, ``ROLLBACK``, ``BEGIN``...) are refused before they run.
+    ``db_role``: the database role statements and catalog calls run as (PostgreSQL), so the
+    database's own privileges and row-level security apply.
+    """
+
+    read_only: bool = False
+    db_role: str | None = None
+
+    @classmethod
+    def of(cls, access: str | None, db_role: str | None) -> Access:
+        """From what a statement recorded (``access`` None: recorded before grants)."""
+        return cls(read_only=access == "read_only", db_role=db_role)
+
+
+#: No restriction: the warehouse URL's own user, reading and writing (admin keys).
+FULL_ACCESS = Access()
+
+
+@dataclass(frozen=True, slots=True)
 class TableInfo:
     name: str
     schema: str
@@ -105,19 +128,34 @@ class Engine(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
-    def connect(self) -> EngineConnection:
-        """A new connection for one statement or one session."""
+    def connect(self, access: Access = FULL_ACCESS) -> EngineConnection:
+        """A new connection for one statement or one session, limited to ``access``.
+
+        An engine that cannot honour ``access`` (a database role on a warehouse without
+        roles) raises ``EngineError`` (``permission_denied``) rather than run unrestricted.
+        """
+
+    # Catalog calls take the caller's access too: on a warehouse with roles they run as the
+    # caller's role, so they list only what that role may see.
+    @abc.abstractmethod
+    def list_databases(self, *, access: Access = FULL_ACCESS) -> list[str]: ...
 
     @abc.abstractmethod
-    def list_databases(self) -> list[str]: ...
-
-    @abc.abstractmethod
-    def list_schemas(self, database: str | None, pattern: str | None) -> list[str]: ...
+    def list_schemas(
+        self, database: str | None, pattern: str | None, *, access: Access = FULL_ACCESS
+    ) -> list[str]: ...
 
     @abc.abstractmethod
     def list_tables(
-        self, database: str | None, schema_pattern: str | None, table_pattern: str | None
+        self,
+        database: str | None,
+        schema_pattern: str | None,
+        table_pattern: str | None,
+        *,
+        access: Access = FULL_ACCESS,
     ) -> list[TableInfo]: ...
 
     @abc.abstractmethod
-    def describe_table(self, database: str | None, schema: str, table: str) -> list[ColumnMeta]: ...
+    def describe_table(
+        self, database: str | None, schema: str, table: str, *, access: Access = FULL_ACCESS
+    ) -> list[ColumnMeta]: ...

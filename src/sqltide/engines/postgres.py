@@ -59,7 +59,16 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.string import TextLoader
 
 from ..errors import ConfigError, EngineError
-from .base import ColumnMeta, Engine, EngineConnection, ExecResult, TableInfo
+from . import pg_access
+from .base import (
+    FULL_ACCESS,
+    Access,
+    ColumnMeta,
+    Engine,
+    EngineConnection,
+    ExecResult,
+    TableInfo,
+)
 from .params import code_only, find_parameters, skip_literal
 
 logger = logging.getLogger(__name__)
@@ -426,9 +435,13 @@ class _Stream:
 class PostgresConnection(EngineConnection):
     """One dedicated psycopg connection (autocommit unless :meth:`begin` opened a transaction)."""
 
-    def __init__(self, engine: PostgresEngine, conn: psycopg.Connection[Any]):
+    def __init__(
+        self, engine: PostgresEngine, conn: psycopg.Connection[Any], access: Access = FULL_ACCESS
+    ):
         self._engine = engine
         self._conn = conn
+        #: What the principal's grant allows (read-only transactions, role switches refused).
+        self._access = access
         self._batch_rows = max(1, engine.batch_rows)
         self._stream: _Stream | None = None
         # Set by interrupt(); every server call checks it first, so an interrupt that lands
@@ -451,8 +464,29 @@ class PostgresConnection(EngineConnection):
         bound = _bind(_one_statement(sql), params)
         code = code_only(bound.text)
         _check_supported(code)
+        refused = pg_access.refusal(code, self._access)
+        if refused is not None:
+            raise refused
         if _uses_cursor(code):
             return self._query(bound)
+        if self._access.read_only and self._conn.info.transaction_status == TransactionStatus.IDLE:
+            return self._read_only(bound)
+        return self._plain(bound)
+
+    def _read_only(self, bound: _Bound) -> ExecResult:
+        """A statement outside a transaction, run in a read-only transaction of its own."""
+        self._command(pg_access.BEGIN_READ_ONLY)
+        try:
+            result = self._plain(bound)  # its rows, if any, are on the client already
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.execute("ROLLBACK")
+            raise
+        self._command("COMMIT")
+        return result
+
+    def _plain(self, bound: _Bound) -> ExecResult:
+        """A statement sent as it is (not through a cursor); its rows come client-side."""
         try:
             cur = self._conn.cursor()
         except psycopg.Error as exc:
@@ -489,7 +523,9 @@ class PostgresConnection(EngineConnection):
         prefix: int | None = None  # where the caller's text starts in what the server got
         try:
             if own:
-                self._call(stream.cursor, "BEGIN", None)
+                # A read-only transaction; DECLARE takes its snapshot, so it stays read-only.
+                begin = "BEGIN READ ONLY" if self._access.read_only else "BEGIN"
+                self._call(stream.cursor, begin, None)
             prefix = len(_DECLARE)
             self._call(stream.cursor, _DECLARE + bound.text, bound.args)
             prefix = None  # a FETCH's error positions are not in the caller's text
@@ -582,7 +618,7 @@ class PostgresConnection(EngineConnection):
         position = None
         if prefix is not None and raw and raw.isdigit():
             position = bound.caller_position(int(raw), prefix)
-        return map_error(exc, position)
+        return pg_access.as_permission_error(map_error(exc, position), self._access)
 
     def _close_stream(self, stream: _Stream, *, commit: bool) -> None:
         """End a stream: close its cursor, and end the transaction it opened for itself."""
@@ -625,7 +661,7 @@ class PostgresConnection(EngineConnection):
             raise EngineError(
                 "a transaction is already open", sqlstate="25001", code="transaction_error"
             )
-        self._command("BEGIN")
+        self._command(pg_access.BEGIN_READ_ONLY if self._access.read_only else "BEGIN")
 
     def commit(self) -> None:
         self._end_stream()
@@ -706,6 +742,8 @@ class PostgresEngine(Engine):
     def __init__(
         self, name: str, url: str, batch_rows: int = 16_384, connect_timeout: float = 10.0
     ):
+        # How a grant's database role is taken (pg_access.py); libpq must not see the option.
+        url, self.role_mode = pg_access.split_role_mode(url, name)
         super().__init__(name, url)
         self.batch_rows = batch_rows
         self.connect_timeout = connect_timeout
@@ -725,7 +763,9 @@ class PostgresEngine(Engine):
         dbname = database or info.get("dbname", "")
         return f"postgresql://{user}{info.get('host', 'localhost')}{port}/{dbname}"
 
-    def _conninfo(self, database: str | None = None, timeout: float | None = None) -> str:
+    def _conninfo(
+        self, database: str | None = None, timeout: float | None = None, login: str | None = None
+    ) -> str:
         extra: dict[str, Any] = {"client_encoding": "UTF8"}
         if "connect_timeout" not in self._info or timeout is not None:
             extra["connect_timeout"] = max(1, round(timeout or self.connect_timeout))
@@ -733,7 +773,8 @@ class PostgresEngine(Engine):
             extra["application_name"] = "sqltide"
         if database:
             extra["dbname"] = database
-        return make_conninfo(self.url, **extra)
+        info = make_conninfo(self.url, **extra)
+        return pg_access.login_conninfo(info, login) if login else info
 
     def open(self) -> None:
         # A server that is down now may be up later: statements fail with connection_error
@@ -753,10 +794,14 @@ class PostgresEngine(Engine):
     def close(self) -> None:
         pass  # connections belong to whoever asked for them
 
-    def _connect(self, database: str | None = None) -> psycopg.Connection[Any]:
+    def _connect(
+        self, database: str | None = None, access: Access = FULL_ACCESS
+    ) -> psycopg.Connection[Any]:
+        role = access.db_role
+        login = role if self.role_mode == pg_access.LOGIN else None
         try:
             conn = psycopg.connect(
-                self._conninfo(database),
+                self._conninfo(database, login=login),
                 autocommit=True,
                 prepare_threshold=None,  # never prepare: DDL may change a statement's shape
                 cursor_factory=RawCursor,
@@ -764,12 +809,24 @@ class PostgresEngine(Engine):
             )
         except psycopg.Error as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
+            as_role = f" as database role {login!r}" if login else ""
             raise EngineError(
                 f"cannot connect to PostgreSQL warehouse {self.name!r} at "
-                f"{self.display_url(database)}: {reason}",
+                f"{self.display_url(database)}{as_role}: {reason}",
                 sqlstate=exc.sqlstate or "08001",
                 code="connection_error",
             ) from exc
+        if role is not None and login is None:
+            try:
+                conn.execute(pg_access.set_role_sql(role))
+            except psycopg.Error as exc:
+                conn.close()
+                raise EngineError(
+                    f"cannot run as database role {role!r} on warehouse {self.name!r}: "
+                    f"{map_error(exc).message}",
+                    sqlstate="42501",
+                    code="permission_denied",
+                ) from exc
         if conn.info.server_version >= 140000:
             # A worker killed mid-statement leaves its query running on the server until
             # PostgreSQL notices the client is gone; ask it to check every second. Older
@@ -787,8 +844,8 @@ class PostgresEngine(Engine):
                 raise map_error(exc) from exc
         return conn
 
-    def connect(self) -> PostgresConnection:
-        return PostgresConnection(self, self._connect())
+    def connect(self, access: Access = FULL_ACCESS) -> PostgresConnection:
+        return PostgresConnection(self, self._connect(access=access), access)
 
     def type_names(self, conn: psycopg.Connection[Any], oids: Sequence[int]) -> dict[int, str]:
         """pg_type's name of each type OID, looked up on ``conn`` the first time it is seen."""
@@ -808,53 +865,71 @@ class PostgresEngine(Engine):
 
     # -- catalog ------------------------------------------------------------------------
 
-    def _catalog(self, database: str | None, sql: str, params: list[Any]) -> list[Any]:
-        with self._connect(database) as conn:
+    # Catalog calls run as the caller's role and list only what it owns or holds a privilege
+    # on (as information_schema does), so a mapped principal sees only what it may use.
+    def _catalog(
+        self, database: str | None, sql: str, params: list[Any], access: Access = FULL_ACCESS
+    ) -> list[Any]:
+        with self._connect(database, access) as conn:
             try:
                 return conn.execute(sql, params).fetchall()
             except psycopg.Error as exc:
                 raise map_error(exc) from exc
 
-    def _database(self, database: str | None) -> str:
+    def _database(self, database: str | None, access: Access = FULL_ACCESS) -> str:
         if database:
             return database
-        return str(self._catalog(None, "SELECT current_database()", [])[0][0])
+        return str(self._catalog(None, "SELECT current_database()", [], access)[0][0])
 
-    def list_databases(self) -> list[str]:
+    def list_databases(self, *, access: Access = FULL_ACCESS) -> list[str]:
         rows = self._catalog(
             None,
             "SELECT datname FROM pg_catalog.pg_database "
-            "WHERE NOT datistemplate AND datallowconn ORDER BY 1",
+            f"WHERE NOT datistemplate AND datallowconn AND {pg_access.VISIBLE_DATABASE} "
+            "ORDER BY 1",
             [],
+            access,
         )
         return [r[0] for r in rows]
 
-    def list_schemas(self, database: str | None, pattern: str | None) -> list[str]:
+    def list_schemas(
+        self, database: str | None, pattern: str | None, *, access: Access = FULL_ACCESS
+    ) -> list[str]:
         rows = self._catalog(
             database,
             "SELECT nspname FROM pg_catalog.pg_namespace "
-            "WHERE nspname LIKE $1 AND nspname !~ $2 ORDER BY 1",
+            f"WHERE nspname LIKE $1 AND nspname !~ $2 AND {pg_access.VISIBLE_SCHEMA} "
+            "ORDER BY 1",
             [pattern or "%", _HIDDEN_SCHEMAS],
+            access,
         )
         return [r[0] for r in rows]
 
     def list_tables(
-        self, database: str | None, schema_pattern: str | None, table_pattern: str | None
+        self,
+        database: str | None,
+        schema_pattern: str | None,
+        table_pattern: str | None,
+        *,
+        access: Access = FULL_ACCESS,
     ) -> list[TableInfo]:
-        db = self._database(database)
+        db = self._database(database, access)
         rows = self._catalog(
             db,
             "SELECT c.relname, n.nspname, c.relkind::text FROM pg_catalog.pg_class c "
             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind = ANY($1) AND n.nspname LIKE $2 AND c.relname LIKE $3 "
-            "AND n.nspname !~ $4 ORDER BY n.nspname, c.relname",
+            f"AND n.nspname !~ $4 AND {pg_access.VISIBLE_TABLE} ORDER BY n.nspname, c.relname",
             [list(_TABLE_KINDS), schema_pattern or "%", table_pattern or "%", _HIDDEN_SCHEMAS],
+            access,
         )
         return [
             TableInfo(name=r[0], schema=r[1], type=_TABLE_KINDS[r[2]], database=db) for r in rows
         ]
 
-    def describe_table(self, database: str | None, schema: str, table: str) -> list[ColumnMeta]:
+    def describe_table(
+        self, database: str | None, schema: str, table: str, *, access: Access = FULL_ACCESS
+    ) -> list[ColumnMeta]:
         rows = self._catalog(
             database,
             "SELECT a.attname, t.typname, NOT a.attnotnull, a.atttypmod, a.atttypid::int8 "
@@ -863,8 +938,9 @@ class PostgresEngine(Engine):
             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
             "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
             "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped "
-            "ORDER BY a.attnum",
+            f"AND {pg_access.VISIBLE_TABLE} ORDER BY a.attnum",
             [schema, table],
+            access,
         )
         out = []
         for name, type_name, nullable, typmod, oid in rows:

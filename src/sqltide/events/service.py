@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import errors
 from ..store import Store
@@ -26,7 +26,12 @@ from ..store.events import (
     envelope,
 )
 from ..store.notify import Notifier
+from ..validation import MAX_DEFINITION_BYTES, MAX_JSON_DEPTH, check_json_value, check_text
 from .inputs import InvalidTargetInput, validate_input
+
+if TYPE_CHECKING:
+    from ..grants import Grants
+    from ..notify.netguard import NetworkGuard
 
 _NAME = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 MAX_TARGETS = 5
@@ -75,11 +80,25 @@ class EventService:
         notifier: Notifier,
         warehouses: Collection[str],
         clock: Callable[[], float] = time.time,
+        *,
+        max_json_depth: int = MAX_JSON_DEPTH,
+        guard: NetworkGuard | None = None,
+        grants: Grants | None = None,
     ):
         self.store = store
         self.notifier = notifier
         self.warehouses = list(warehouses)
         self.clock = clock
+        if guard is None:
+            from ..notify.netguard import NetworkGuard
+
+            guard = NetworkGuard.from_env()
+        #: Where webhook targets and subscriptions may point (see notify/netguard.py).
+        self.guard = guard
+        #: Deepest nesting of any JSON a caller gives (event detail, pattern, input…).
+        self.max_json_depth = max_json_depth
+        #: Which warehouses a rule's owner may name in a SQL target (None: any configured).
+        self.grants = grants
 
     # -- events --------------------------------------------------------------------------------
     def put_events(
@@ -121,6 +140,7 @@ class EventService:
                     f"{where}.{key}",
                     "a non-empty string of at most 256 characters",
                 )
+            check_text(value, where=f"{where}.{key}", identifier=True)
         if source.startswith("aws."):  # type: ignore[union-attr]
             raise _bad(
                 errors.UnprocessableEntity,
@@ -131,13 +151,16 @@ class EventService:
         if isinstance(detail, str):
             try:
                 detail = json.loads(detail)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise _bad(errors.UnprocessableEntity, f"{where}.detail", "not valid JSON") from exc
         if not isinstance(detail, dict):
             raise _bad(errors.UnprocessableEntity, f"{where}.detail", "must be a JSON object")
+        check_json_value(detail, where=f"{where}.detail", max_depth=self.max_json_depth)
         resources = entry.get("resources", [])
         if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
             raise _bad(errors.UnprocessableEntity, f"{where}.resources", "a list of strings")
+        for n, resource in enumerate(resources):
+            check_text(resource, where=f"{where}.resources[{n}]", max_chars=2048, identifier=True)
         at = entry.get("time")
         when = now if at is None else _epoch(at, f"{where}.time")
         event_id = str(uuid.uuid4())
@@ -190,7 +213,7 @@ class EventService:
         if end <= start:
             raise errors.UnprocessableEntity("replay end must be after its start")
         replay_name = name or f"replay-{uuid.uuid4().hex[:12]}"
-        if not _NAME.match(replay_name):
+        if not isinstance(replay_name, str) or not _NAME.match(replay_name):
             raise _bad(
                 errors.UnprocessableEntity, "name", "1 to 64 letters, digits, '.', '_' or '-'"
             )
@@ -253,10 +276,21 @@ class EventService:
         name = spec.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             raise _bad(InvalidRule, "name", "1 to 64 letters, digits, '.', '_' or '-'")
+        self._check_definition(spec, name, InvalidRule)
         pattern, schedule = spec.get("event_pattern"), spec.get("schedule")
         if (pattern is None) == (schedule is None):
             raise _bad(InvalidRule, name, "give an event_pattern or a schedule (one of them)")
         timezone = spec.get("timezone", "UTC")
+        if schedule is not None:
+            check_text(
+                schedule, where=f"{name}.schedule", max_chars=256, identifier=True, cls=InvalidRule
+            )
+            check_text(
+                timezone, where=f"{name}.timezone", max_chars=64, identifier=True, cls=InvalidRule
+            )
+        description = spec.get("description")
+        if description is not None:
+            check_text(description, where=f"{name}.description", max_chars=512, cls=InvalidRule)
         if pattern is not None:
             from .patterns import compile_pattern
 
@@ -330,7 +364,14 @@ class EventService:
             if not sqls or not all(isinstance(s, str) and s.strip() for s in sqls):
                 raise _bad(InvalidRule, f"{where}.sql", "a SQL text (sql) or a list (sqls)")
             warehouse = out.get("warehouse") or "default"
-            if warehouse not in self.warehouses:
+            if self.grants is not None:
+                # The owner's grants, as the delivery will check them (an ungranted warehouse
+                # reads as an unknown one).
+                is_admin = self.grants.principal_is_admin(principal)
+                if self.grants.lookup(principal, warehouse, is_admin=is_admin) is None:
+                    missing = self.grants.not_found(principal, warehouse, is_admin=is_admin)
+                    raise _bad(InvalidRule, f"{where}.warehouse", missing.message)
+            elif warehouse not in self.warehouses:
                 raise _bad(
                     InvalidRule,
                     f"{where}.warehouse",
@@ -344,6 +385,7 @@ class EventService:
             url = out.get("url")
             if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
                 raise _bad(InvalidRule, f"{where}.url", "an http:// or https:// URL")
+            self._check_webhook(url, out.get("headers"), where, "url", InvalidRule)
             timeout = out.get("timeout_seconds", 10)
             if not isinstance(timeout, int | float) or not 0 < timeout <= 60:
                 raise _bad(InvalidRule, f"{where}.timeout_seconds", "between 0 and 60")
@@ -353,6 +395,8 @@ class EventService:
             validate_input(out, where)
         except InvalidTargetInput as exc:
             raise InvalidRule(exc.message, details=exc.details) from exc
+        if isinstance(out.get("input_transformer"), dict):
+            self._check_template(out["input_transformer"], f"{where}.input_transformer")
         retry = out.setdefault("retry_policy", {})
         age = retry.setdefault("maximum_event_age_seconds", DEFAULT_MAX_AGE_SECONDS)
         attempts = retry.setdefault("maximum_retry_attempts", DEFAULT_MAX_ATTEMPTS)
@@ -363,6 +407,42 @@ class EventService:
         if not isinstance(attempts, int) or not 0 <= attempts <= 185:
             raise _bad(InvalidRule, f"{where}.retry_policy.maximum_retry_attempts", "0 to 185")
         return out
+
+    def _check_definition(
+        self, spec: dict[str, Any], name: str, cls: type[errors.SqltideError]
+    ) -> None:
+        """A rule or topic as a whole: JSON every encoder takes, at most 256 KiB.
+
+        Its own structure (targets, a target, its retry policy) takes a few levels, so the
+        user's values in it (pattern, input, filter policy) get about ``max_json_depth``.
+        """
+        check_json_value(
+            spec,
+            where=name,
+            max_depth=self.max_json_depth + 3,
+            max_bytes=MAX_DEFINITION_BYTES,
+            cls=cls,
+        )
+
+    def _check_template(self, transformer: dict[str, Any], where: str) -> None:
+        """A JSON input template nests at most ``max_json_depth`` deep on its own, so what it
+        renders (the template plus the values put in it) stays within every encoder's limit."""
+        template = transformer.get("input_template")
+        if not isinstance(template, str):
+            return
+        check_text(template, where=f"{where}.input_template", cls=InvalidRule)
+        shape = re.sub(r"<[A-Za-z0-9_.\-]+>", "null", template)
+        try:
+            parsed = json.loads(shape)
+        except ValueError:
+            return  # a text template: rendered as text
+        except RecursionError as exc:
+            raise _bad(
+                InvalidRule, f"{where}.input_template", "nests too deep to be rendered"
+            ) from exc
+        check_json_value(
+            parsed, where=f"{where}.input_template", max_depth=self.max_json_depth, cls=InvalidRule
+        )
 
     def get_rule(self, principal: str, name: str) -> RuleRecord:
         rule = self.store.get_rule(principal, name)
@@ -384,6 +464,9 @@ class EventService:
             raise _bad(
                 errors.UnprocessableEntity, "name", "1 to 64 letters, digits, '.', '_' or '-'"
             )
+        self._check_definition(spec, name, errors.UnprocessableEntity)
+        if spec.get("display_name") is not None:
+            check_text(spec["display_name"], where=f"{name}.display_name", max_chars=256)
         subs = spec.get("subscriptions", [])
         if not isinstance(subs, list):
             raise _bad(errors.UnprocessableEntity, f"{name}.subscriptions", "a list")
@@ -424,8 +507,13 @@ class EventService:
             )
         if not isinstance(endpoint, str) or not endpoint:
             raise _bad(errors.UnprocessableEntity, f"{where}.endpoint", "an address, URL or ARN")
-        if protocol == "email" and "@" not in endpoint:
-            raise _bad(errors.UnprocessableEntity, f"{where}.endpoint", "an e-mail address")
+        if protocol == "email":
+            from ..notify.headers import email_address_problem
+
+            if problem := email_address_problem(endpoint):
+                raise _bad(errors.UnprocessableEntity, f"{where}.endpoint", problem)
+        if protocol in ("webhook", "https"):
+            self._check_webhook(endpoint, None, where, "endpoint", errors.UnprocessableEntity)
         policy = out.get("filter_policy")
         if policy is not None:
             from ..notify.filters import compile_filter_policy
@@ -433,6 +521,26 @@ class EventService:
             compile_filter_policy(policy)
         out.setdefault("id", where.rsplit("[", 1)[-1].rstrip("]"))
         return out
+
+    def _check_webhook(
+        self,
+        url: str,
+        headers: Any,
+        where: str,
+        key: str,
+        cls: type[errors.SqltideError],
+    ) -> None:
+        """Where a webhook points and what it sends: refused addresses (loopback, private,
+        metadata) and header values that would inject headers."""
+        from ..notify.headers import headers_problem
+
+        problem = self.guard.url_problem(url)
+        if problem:
+            raise _bad(cls, f"{where}.{key}", problem)
+        bad_header = headers_problem(headers)
+        if bad_header:
+            name, reason = bad_header
+            raise _bad(cls, f"{where}.headers" + (f".{name}" if name else ""), reason)
 
     def get_topic(self, principal: str, name: str) -> TopicRecord:
         topic = self.store.get_topic(principal, name)
@@ -465,14 +573,26 @@ class EventService:
 def _epoch(value: Any, where: str) -> float:
     from datetime import UTC, datetime
 
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value) if abs(value) < _LATEST_TIME * 2 else None
+    elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            seconds = parsed.timestamp()
+        except (ValueError, OverflowError) as exc:
             raise _bad(errors.UnprocessableEntity, where, "an ISO 8601 time") from exc
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.timestamp()
-    raise _bad(errors.UnprocessableEntity, where, "an ISO 8601 time")
+    else:
+        raise _bad(errors.UnprocessableEntity, where, "an ISO 8601 time")
+    # An event's time is shown as an ISO 8601 time, so it must be one that can be written.
+    if seconds is None or not 0 <= seconds <= _LATEST_TIME:
+        raise _bad(
+            errors.UnprocessableEntity, where, "a time between 1970-01-01 and 9999-12-31 (UTC)"
+        )
+    return seconds
+
+
+#: 9999-12-31T23:59:59Z, the latest time ISO 8601 (and Python's datetime) can write.
+_LATEST_TIME = 253_402_300_799.0

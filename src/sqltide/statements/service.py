@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import errors
+from ..grants import Grants
 from ..settings import Settings
 from ..storage import Storage
 from ..store import (
@@ -59,32 +60,41 @@ class StatementService:
         warehouses: Collection[str],
         secret: bytes,
         clock: Callable[[], float] = time.time,
+        grants: Grants | None = None,
     ):
         self.store = store
         self.storage = storage
         self.notifier = notifier
         self.settings = settings
         self.warehouses = list(warehouses)
+        #: Who may use which warehouse (none but admins, unless granted or given by default).
+        self.grants = grants or Grants(store, self.warehouses)
         self.clock = clock
         self._secret = secret
         self.signer = TokenSigner(secret)
 
     # -- submit --------------------------------------------------------------------------------
-    def submit(self, principal: str, req: StatementRequest) -> tuple[StatementView, bool]:
-        """Record a statement or batch; returns ``(view, created)``."""
+    def submit(
+        self, principal: str, req: StatementRequest, *, is_admin: bool = False
+    ) -> tuple[StatementView, bool]:
+        """Record a statement or batch; returns ``(view, created)``.
+
+        The principal must be granted the warehouse (an admin key, ``is_admin``, may use all);
+        the grant's access and database role are recorded on the statement, and the worker
+        runs it with them.
+        """
         s = self.settings
         validate(
             req,
             max_sql_bytes=s.max_sql_bytes,
             max_batch=s.max_batch_statements if req.is_batch else 1,
             max_keep_alive=s.max_session_keep_alive_seconds,
+            max_parameter_bytes=s.max_parameter_bytes,
+            max_parameters_bytes=s.max_parameters_bytes,
         )
         warehouse = req.warehouse or "default"
-        if warehouse not in self.warehouses:
-            raise errors.NotFound(
-                f"no warehouse named {warehouse!r}; configured: {', '.join(self.warehouses)}",
-                details={"warehouse": warehouse},
-            )
+        # An ungranted warehouse answers like an unknown one (its existence is not leaked).
+        grant = self.grants.require(principal, warehouse, is_admin=is_admin)
         # To the microsecond, as the API shows it, so that filtering on a shown created_at
         # (created_after is inclusive, created_before exclusive) gives the expected answer.
         now = round(self.clock(), 6)
@@ -119,6 +129,8 @@ class StatementService:
             is_batch=req.is_batch,
             batch_mode=req.batch_mode if req.is_batch else None,
             session_id=session_id,
+            access=grant.access,
+            db_role=grant.db_role,
         )
         subs = [
             StatementRecord(
@@ -131,6 +143,8 @@ class StatementService:
                 query_string=sql,
                 created_at=now,
                 updated_at=now,
+                access=grant.access,
+                db_role=grant.db_role,
             )
             for n, sql in enumerate(req.sqls, start=1)
             if req.is_batch

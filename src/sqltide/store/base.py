@@ -14,7 +14,13 @@ from typing import Any
 
 from .events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord
 from .notify import Notifier, Transport
-from .records import ApiKeyRecord, SessionRecord, StatementFilter, StatementRecord
+from .records import (
+    ApiKeyRecord,
+    GrantRecord,
+    SessionRecord,
+    StatementFilter,
+    StatementRecord,
+)
 
 
 class Store(abc.ABC):
@@ -55,6 +61,23 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def revoke_api_key(self, key_id: str, now: float) -> bool: ...
+
+    # -- warehouse grants ------------------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_grant(self, grant: GrantRecord) -> bool:
+        """Grant a principal a warehouse, or change an existing grant's access and role (its
+        ``created_at`` is kept); True when the grant is new."""
+
+    @abc.abstractmethod
+    def get_grant(self, principal: str, warehouse: str) -> GrantRecord | None: ...
+
+    @abc.abstractmethod
+    def list_grants(self, principal: str | None = None) -> list[GrantRecord]:
+        """Grants by principal, then warehouse (every principal's when None)."""
+
+    @abc.abstractmethod
+    def delete_grant(self, principal: str, warehouse: str) -> bool:
+        """Revoke a grant; False when there was none."""
 
     # -- statements ------------------------------------------------------------------------
     @abc.abstractmethod

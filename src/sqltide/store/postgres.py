@@ -20,9 +20,10 @@ jitter for up to :attr:`PostgresStore.retry_seconds`, then the driver's error is
 and idempotent writes simply run again. A retry must not turn a commit whose answer was lost
 into a failure: ``create_statement``, ``insert_api_key``, ``revoke_api_key``,
 ``start_statement``, ``finish_statement``, ``request_cancel``, ``upsert_rule``,
-``upsert_topic``, ``record_firing``, ``route_event``, ``finish_delivery`` and
-``redrive_delivery`` look for their own first attempt's effect and report success;
-``delete_rule`` and ``delete_topic`` report success when the row is gone on a retry. Three do
+``upsert_topic``, ``upsert_grant``, ``record_firing``, ``route_event``, ``finish_delivery``
+and ``redrive_delivery`` look for their own first attempt's effect and report success;
+``delete_rule``, ``delete_topic`` and ``delete_grant`` report success when the row is gone on
+a retry. Three do
 not: a lost ``claim_statements`` leaves its statements PICKED until their lease expires (then
 recovery hands them out again; never twice), a lost ``claim_deliveries`` leaves its deliveries
 leased until then, and a lost ``recover_statements`` returns only what is still left to settle.
@@ -56,6 +57,7 @@ from .postgres_bus import _PostgresBusMixin
 from .records import (
     ACTIVE,
     ApiKeyRecord,
+    GrantRecord,
     SessionRecord,
     StatementFilter,
     StatementRecord,
@@ -134,6 +136,10 @@ def _session(row: DictRow) -> SessionRecord:
 
 def _api_key(row: DictRow) -> ApiKeyRecord:
     return ApiKeyRecord(**row)
+
+
+def _grant(row: DictRow) -> GrantRecord:
+    return GrantRecord(**row)
 
 
 def _statement_row(rec: StatementRecord) -> dict[str, Any]:
@@ -352,6 +358,55 @@ class PostgresStore(_PostgresBusMixin, Store):
             return False
 
         return self._call("revoke_api_key", run)
+
+    # -- warehouse grants ----------------------------------------------------------------------
+    def upsert_grant(self, grant: GrantRecord) -> bool:
+        def run(cur: Cursor, retried: bool) -> bool:
+            # xmax = 0 only for a row this statement inserted (an update sets it).
+            row = cur.execute(
+                "INSERT INTO warehouse_grants (principal, warehouse, access, db_role, created_at) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (principal, warehouse) DO UPDATE SET "
+                "access = excluded.access, db_role = excluded.db_role "
+                "RETURNING (xmax = 0) AS inserted, created_at",
+                (grant.principal, grant.warehouse, grant.access, grant.db_role, grant.created_at),
+            ).fetchone()
+            assert row is not None
+            # On a retry, a row our own first attempt inserted carries our created_at.
+            return bool(row["inserted"]) or (retried and row["created_at"] == grant.created_at)
+
+        return self._call("upsert_grant", run)
+
+    def get_grant(self, principal: str, warehouse: str) -> GrantRecord | None:
+        rows = self._read(
+            "get_grant",
+            "SELECT * FROM warehouse_grants WHERE principal = %s AND warehouse = %s",
+            (principal, warehouse),
+        )
+        return _grant(rows[0]) if rows else None
+
+    def list_grants(self, principal: str | None = None) -> list[GrantRecord]:
+        if principal is None:
+            rows = self._read(
+                "list_grants", "SELECT * FROM warehouse_grants ORDER BY principal, warehouse"
+            )
+        else:
+            rows = self._read(
+                "list_grants",
+                "SELECT * FROM warehouse_grants WHERE principal = %s ORDER BY warehouse",
+                (principal,),
+            )
+        return [_grant(r) for r in rows]
+
+    def delete_grant(self, principal: str, warehouse: str) -> bool:
+        def run(cur: Cursor, retried: bool) -> bool:
+            cur.execute(
+                "DELETE FROM warehouse_grants WHERE principal = %s AND warehouse = %s",
+                (principal, warehouse),
+            )
+            # A retry finding nothing: our first attempt deleted it (as delete_rule does).
+            return cur.rowcount > 0 or retried
+
+        return self._call("delete_grant", run)
 
     # -- statements ----------------------------------------------------------------------------
     @staticmethod

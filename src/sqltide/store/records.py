@@ -67,6 +67,11 @@ class StatementRecord:
     lease_expires_at: float | None = None
     cancel_requested: bool = False
     attempts: int = 0
+    #: What the principal's grant allowed when the statement was accepted (``read_write`` or
+    #: ``read_only``; None for statements recorded before grants existed: unrestricted), and
+    #: the database role it runs as. Recorded at submit, so the worker acts on the record.
+    access: str | None = None
+    db_role: str | None = None
 
     _JSON = ("query_strings", "parameters", "error")
     _BOOL = ("with_event", "is_batch", "has_result_set", "result_expired", "cancel_requested")
@@ -125,6 +130,22 @@ class ApiKeyRecord:
     is_admin: bool = False
     revoked_at: float | None = None
     last_used_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    """A principal's right to use one warehouse.
+
+    ``access`` is ``read_write`` or ``read_only``; ``db_role`` is the database role the
+    principal's statements and catalog calls run as (PostgreSQL warehouses; None: the
+    warehouse URL's own user).
+    """
+
+    principal: str
+    warehouse: str
+    access: str
+    created_at: float
+    db_role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, fields
-from pathlib import Path
 from typing import Any
 
 from .. import errors
+from ..files import private_file, tighten
 from ..urls import path_of
 from .base import Store
 from .events import statement_event
@@ -26,6 +26,7 @@ from .migrations import migration_files
 from .records import (
     ACTIVE,
     ApiKeyRecord,
+    GrantRecord,
     SessionRecord,
     StatementFilter,
     StatementRecord,
@@ -59,6 +60,10 @@ def _api_key(row: sqlite3.Row) -> ApiKeyRecord:
     return ApiKeyRecord(**data)
 
 
+def _grant(row: sqlite3.Row) -> GrantRecord:
+    return GrantRecord(**{k: row[k] for k in row.keys()})  # noqa: SIM118 (Row iterates values)
+
+
 class SQLiteStore(_SQLiteBusMixin, Store):
     dialect = "sqlite"
     fast_calls = True
@@ -70,12 +75,17 @@ class SQLiteStore(_SQLiteBusMixin, Store):
             # One shared in-memory database for every thread of this process.
             self.path = f"file:sqltide-{id(self)}?mode=memory&cache=shared"
         else:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Made owner-only before SQLite opens it: SQLite gives its -wal and -shm files
+            # the database file's mode.
+            private_file(self.path)
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
         self._keeper = self._connect()  # keeps a shared in-memory database alive
+        if not self.path.startswith("file:"):
+            for journal in ("-wal", "-shm"):  # left looser by an older sqltide
+                tighten(self.path + journal)
 
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -177,6 +187,49 @@ class SQLiteStore(_SQLiteBusMixin, Store):
             cur = con.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (now, key_id),
+            )
+            return cur.rowcount > 0
+
+    # -- warehouse grants ----------------------------------------------------------------------
+    def upsert_grant(self, grant: GrantRecord) -> bool:
+        with self._write() as con:
+            new = (
+                con.execute(
+                    "SELECT 1 FROM warehouse_grants WHERE principal = ? AND warehouse = ?",
+                    (grant.principal, grant.warehouse),
+                ).fetchone()
+                is None
+            )
+            con.execute(
+                "INSERT INTO warehouse_grants (principal, warehouse, access, db_role, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (principal, warehouse) DO UPDATE SET "
+                "access = excluded.access, db_role = excluded.db_role",
+                (grant.principal, grant.warehouse, grant.access, grant.db_role, grant.created_at),
+            )
+            return new
+
+    def get_grant(self, principal: str, warehouse: str) -> GrantRecord | None:
+        rows = self._read(
+            "SELECT * FROM warehouse_grants WHERE principal = ? AND warehouse = ?",
+            (principal, warehouse),
+        )
+        return _grant(rows[0]) if rows else None
+
+    def list_grants(self, principal: str | None = None) -> list[GrantRecord]:
+        if principal is None:
+            rows = self._read("SELECT * FROM warehouse_grants ORDER BY principal, warehouse")
+        else:
+            rows = self._read(
+                "SELECT * FROM warehouse_grants WHERE principal = ? ORDER BY warehouse",
+                (principal,),
+            )
+        return [_grant(r) for r in rows]
+
+    def delete_grant(self, principal: str, warehouse: str) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "DELETE FROM warehouse_grants WHERE principal = ? AND warehouse = ?",
+                (principal, warehouse),
             )
             return cur.rowcount > 0
 

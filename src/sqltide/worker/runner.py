@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 
-from ..engines import Engine, EngineConnection
+from ..engines import Access, Engine, EngineConnection
 from ..errors import EngineError
 from ..settings import Settings
 from ..statements.service import result_key
@@ -55,6 +55,7 @@ class Worker:
         self._running: dict[str, Execution] = {}
         self._claimed: set[str] = set()
         self._sessions: dict[str, EngineConnection] = {}
+        self._session_access: dict[str, Access] = {}  # what each session's connection may do
         self._sessions_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._last_sweep = 0.0
@@ -98,6 +99,7 @@ class Worker:
             for conn in self._sessions.values():
                 conn.close()
             self._sessions.clear()
+            self._session_access.clear()
 
     @property
     def busy(self) -> int:
@@ -189,10 +191,22 @@ class Worker:
 
     def _connection(self, rec: StatementRecord) -> tuple[EngineConnection, bool]:
         engine = self.engines[rec.warehouse]
+        # What the principal's grant allowed when the statement was recorded (record first,
+        # act second: the worker acts on the record, not on grants as they are now).
+        access = Access.of(rec.access, rec.db_role)
         if rec.session_id is None:
-            return engine.connect(), True
+            return engine.connect(access), True
         with self._sessions_lock:
             conn = self._sessions.get(rec.session_id)
+            if conn is not None and self._session_access.get(rec.session_id) != access:
+                # The grant changed between two statements of the session; its connection
+                # holds the old access (or role), so the session cannot go on.
+                raise EngineError(
+                    f"the principal's grant on warehouse {rec.warehouse!r} changed since "
+                    f"session {rec.session_id} started; open a new session",
+                    code="permission_denied",
+                    sqlstate="42501",
+                )
             if conn is None:
                 session = self.store.get_session(rec.session_id)
                 if session is None or session.closed_at is not None:
@@ -202,7 +216,8 @@ class Worker:
                         code="session_lost",
                         sqlstate="08003",
                     )
-                conn = self._sessions[rec.session_id] = engine.connect()
+                conn = self._sessions[rec.session_id] = engine.connect(access)
+                self._session_access[rec.session_id] = access
         return conn, False
 
     def _finish(
@@ -292,6 +307,7 @@ class Worker:
         for session in self.store.expired_sessions(now):
             with self._sessions_lock:
                 conn = self._sessions.pop(session.id, None)
+                self._session_access.pop(session.id, None)
             if conn is not None:
                 conn.close()
             self.store.close_session(session.id, now)

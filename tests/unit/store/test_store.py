@@ -20,6 +20,7 @@ import pgtools
 from sqltide import errors
 from sqltide.store import (
     ApiKeyRecord,
+    GrantRecord,
     SessionRecord,
     StatementFilter,
     StatementRecord,
@@ -262,6 +263,7 @@ def test_fresh_postgres_schema_equals_all_migrations_applied() -> None:
         "rules",
         "topics",
         "deliveries",
+        "warehouse_grants",
     }
 
 
@@ -316,6 +318,47 @@ def test_api_keys_insert_find_list_revoke(store: Store) -> None:
     assert not store.revoke_api_key("unknown", T0 + 6)
     got = store.find_api_key("h2")
     assert got is not None and got.revoked_at == T0 + 5
+
+
+# -- warehouse grants ------------------------------------------------------------------------------
+def test_grants_upsert_get_list_delete(store: Store) -> None:
+    ro = GrantRecord("bob", "pg", "read_only", T0, db_role="bob_role")
+    assert store.upsert_grant(GrantRecord("alice", "default", "read_write", T0))
+    assert store.upsert_grant(ro)
+    assert store.upsert_grant(GrantRecord("bob", "default", "read_write", T0 + 1))
+    assert store.get_grant("bob", "pg") == ro
+    assert store.get_grant("bob", "nope") is None
+    assert store.get_grant("carol", "pg") is None
+    assert [(g.principal, g.warehouse) for g in store.list_grants()] == [
+        ("alice", "default"),
+        ("bob", "default"),
+        ("bob", "pg"),
+    ]
+    assert [g.warehouse for g in store.list_grants("bob")] == ["default", "pg"]
+    assert store.list_grants("carol") == []
+    # changing a grant keeps when it was first made
+    assert not store.upsert_grant(GrantRecord("bob", "pg", "read_write", T0 + 9))
+    assert store.get_grant("bob", "pg") == GrantRecord("bob", "pg", "read_write", T0)
+    assert store.delete_grant("bob", "pg")
+    assert not store.delete_grant("bob", "pg")
+    assert store.get_grant("bob", "pg") is None
+    assert [g.warehouse for g in store.list_grants("bob")] == ["default"]
+
+
+def test_a_grant_s_access_is_checked_by_the_schema(store: Store) -> None:
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.CheckViolation)):
+        store.upsert_grant(GrantRecord("bob", "pg", "superuser", T0))
+
+
+def test_statements_keep_the_access_they_were_granted(store: Store) -> None:
+    rec = stmt()
+    rec.access, rec.db_role = "read_only", "bob_role"
+    add(store, rec)
+    got = store.get_statement(rec.id)
+    assert got is not None and (got.access, got.db_role) == ("read_only", "bob_role")
+    plain = add(store, stmt())
+    got = store.get_statement(plain.id)
+    assert got is not None and (got.access, got.db_role) == (None, None)
 
 
 # -- listing --------------------------------------------------------------------------------------
