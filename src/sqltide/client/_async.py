@@ -1,29 +1,54 @@
-"""The asyncio client (the same API as :class:`~sqltide.client.Client`, awaited)."""
+"""The asyncio client (the same API as :class:`~sqltide.client.Client`, awaited): a driver of
+:class:`~sqltide.client._operations.Operations`."""
 
 from __future__ import annotations
 
 import asyncio
-import builtins
+import functools
+import itertools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
-import pyarrow as pa
 
-from sqltide.client._base import (
-    BaseClient,
-    RequestSpec,
-    retry_unanswered,
-    shared_ssl_context,
-)
-from sqltide.client.models import Column, ResultPage, Statement
+from sqltide.client._base import BaseClient, RequestSpec
+from sqltide.client._operations import Call, Emit, Operations, Pages, Sleep, face_signature
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def awaited(
+    op: Callable[Concatenate[Operations, P], Call[T]],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """An :class:`AsyncClient` method that runs the operation ``op`` to its answer."""
+
+    @functools.wraps(op)
+    async def method(self: AsyncClient, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._call(op(self._ops, *args, **kwargs))
+
+    method.__signature__ = face_signature(op, "{}")  # type: ignore[attr-defined]
+    return method
+
+
+def async_iterating(
+    op: Callable[Concatenate[Operations, P], Pages[T]],
+) -> Callable[Concatenate[Any, P], AsyncIterator[T]]:
+    """An :class:`AsyncClient` method that iterates over the items ``op`` hands out."""
+
+    @functools.wraps(op)
+    async def method(self: AsyncClient, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+        async for item in self._iterate(op(self._ops, *args, **kwargs)):
+            yield item
+
+    method.__signature__ = face_signature(op, "AsyncIterator[{}]")  # type: ignore[attr-defined]
+    return method
 
 
 class AsyncClient(BaseClient):
@@ -49,15 +74,10 @@ class AsyncClient(BaseClient):
         _clock: Callable[[], float] = time.monotonic,
         _uniform: Callable[[float, float], float] = random.uniform,
     ):
-        super().__init__(base_url, api_key, timeout=timeout, clock=_clock, uniform=_uniform)
+        super().__init__(base_url, api_key, timeout=timeout)
+        self._ops = Operations(timeout, _clock, _uniform)
         self._sleep = _sleep
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self._headers(),
-            timeout=timeout,
-            transport=transport,
-            verify=shared_ssl_context(),
-        )
+        self._http = httpx.AsyncClient(**self._http_options(transport))
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -76,22 +96,44 @@ class AsyncClient(BaseClient):
 
     aclose = close
 
-    async def _send(self, spec: RequestSpec) -> httpx.Response:
-        request = self._http.build_request(**spec.build_kwargs())
-        attempt = 1
+    # -- the driver -------------------------------------------------------------------------
+
+    async def _call(self, op: Call[T]) -> T:
+        reply: Any = None
         while True:
+            try:
+                effect = op.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            reply = await self._perform(effect)
+
+    async def _iterate(self, op: Pages[T]) -> AsyncIterator[T]:
+        reply: Any = None
+        while True:
+            try:
+                effect = op.send(reply)
+            except StopIteration:
+                return
+            if isinstance(effect, Emit):
+                for item in effect.items:
+                    yield item
+                reply = None
+            else:
+                reply = await self._perform(effect)
+
+    async def _perform(self, effect: RequestSpec | Sleep) -> httpx.Response | None:
+        if isinstance(effect, Sleep):
+            await self._sleep(effect.seconds)
+            return None
+        request = self._http.build_request(**effect.build_kwargs())
+        for attempt in itertools.count(1):
             try:
                 # Streamed, so an error here means no answer had arrived (see
                 # retry_unanswered). A failure while reading the body below is not retried.
                 response = await self._http.send(request, stream=True)
                 break
             except httpx.TransportError as exc:
-                if not retry_unanswered(spec, exc, attempt):
-                    raise self._transport_error(exc, request) from exc
-                log.debug(
-                    "%s %s got no answer (%s); sending it again", request.method, request.url, exc
-                )
-                attempt += 1
+                self._unanswered(effect, request, exc, attempt)
         try:
             await response.aread()
         except httpx.TransportError as exc:
@@ -101,336 +143,37 @@ class AsyncClient(BaseClient):
         log.debug("%s %s -> %s", request.method, request.url, response.status_code)
         return response
 
-    # -- statements -------------------------------------------------------------------------
+    # -- the calls (written once, in _operations.py) ----------------------------------------
 
-    async def execute(
-        self,
-        sql: str,
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        statement_name: str | None = None,
-        client_token: str | None = None,
-        with_event: bool = False,
-        warehouse: str | None = None,
-        session_id: str | None = None,
-        session_keep_alive_seconds: int | None = None,
-    ) -> Statement:
-        """Submit one statement; returns its description (status ``SUBMITTED``).
-
-        ``parameters`` bind ``:name`` placeholders. A repeated ``client_token`` with the same
-        request returns the original statement instead of running it again.
-        """
-        spec = self._execute_request(
-            sql,
-            parameters=parameters,
-            statement_name=statement_name,
-            client_token=client_token,
-            with_event=with_event,
-            warehouse=warehouse,
-            session_id=session_id,
-            session_keep_alive_seconds=session_keep_alive_seconds,
-        )
-        return self._statement(await self._send(spec))
-
-    async def batch(
-        self,
-        sqls: Sequence[str],
-        parameters: Mapping[str, Any] | None = None,
-        *,
-        mode: str = "transaction",
-        statement_name: str | None = None,
-        client_token: str | None = None,
-        with_event: bool = False,
-        warehouse: str | None = None,
-        session_id: str | None = None,
-        session_keep_alive_seconds: int | None = None,
-    ) -> Statement:
-        """Submit a batch of 1 to 40 statements, ``mode`` ``"transaction"`` or ``"auto_commit"``."""
-        spec = self._batch_request(
-            sqls,
-            mode,
-            parameters=parameters,
-            statement_name=statement_name,
-            client_token=client_token,
-            with_event=with_event,
-            warehouse=warehouse,
-            session_id=session_id,
-            session_keep_alive_seconds=session_keep_alive_seconds,
-        )
-        return self._statement(await self._send(spec))
-
-    async def describe(self, id: str, wait: float | None = None) -> Statement:
-        """A statement's description; with ``wait`` the server holds the answer up to that
-        many seconds (0 to 30) until the statement ends."""
-        return self._statement(await self._send(self._describe_request(id, wait)))
-
-    async def wait(
-        self, id: str, timeout: float | None = None, *, max_interval: float = 5.0
-    ) -> Statement:
-        """Wait until the statement ends and return its description.
-
-        Uses the server's long-poll, and exponential backoff with full jitter (at most
-        ``max_interval`` seconds) when the server answers early. A FAILED or ABORTED statement
-        is returned, not raised. Raises :class:`StatementWaitTimeout` after ``timeout`` seconds
-        (``None``: wait as long as it takes).
-        """
-        plan = self._wait_plan(id, timeout, max_interval)
-        while True:
-            poll = plan.poll_seconds()
-            started = self._clock()
-            statement = await self.describe(id, wait=poll)
-            if statement.is_terminal:
-                return statement
-            delay = plan.next_delay(statement, poll, self._clock() - started)
-            if delay > 0:
-                await self._sleep(delay)
-
-    async def cancel(self, id: str) -> Statement:
-        """Cancel a statement; returns its description once it has stopped (or after 5 s)."""
-        return self._statement(await self._send(self._cancel_request(id)))
-
-    # -- results ----------------------------------------------------------------------------
-
-    async def result_page(
-        self, id: str, next_token: str | None = None, *, max_rows: int | None = None
-    ) -> ResultPage:
-        """One page of a finished statement's result (a batch's: by sub-statement id)."""
-        return self._page(await self._send(self._result_request(id, next_token, max_rows)))
-
-    async def result(self, id: str, *, max_rows: int | None = None) -> AsyncIterator[ResultPage]:
-        """All pages of a result, following ``next_token``."""
-        next_token: str | None = None
-        while True:
-            page = await self.result_page(id, next_token, max_rows=max_rows)
-            yield page
-            next_token = page.next_token
-            if not next_token:
-                return
-
-    async def rows(
-        self, id: str, *, max_rows: int | None = None
-    ) -> AsyncIterator[builtins.list[Any]]:
-        """All rows of a result, page after page (``max_rows`` is the page size)."""
-        async for page in self.result(id, max_rows=max_rows):
-            for row in page.rows:
-                yield row
-
-    async def result_arrow(
-        self, id: str, *, max_rows: int | None = None
-    ) -> AsyncIterator[pa.Table]:
-        """A result as Arrow, one table per page (no JSON conversion at all)."""
-        next_token: str | None = None
-        while True:
-            spec = self._result_request(id, next_token, max_rows, fmt="arrow")
-            table, next_token = self._arrow_page(await self._send(spec))
-            yield table
-            if not next_token:
-                return
-
-    async def result_table(self, id: str) -> pa.Table:
-        """A whole result as one Arrow table (for results that fit in memory)."""
-        return pa.concat_tables([t async for t in self.result_arrow(id)])
-
-    async def result_csv(self, id: str, *, max_rows: int | None = None) -> AsyncIterator[bytes]:
-        """A result as CSV, page after page; the pages concatenate into one file."""
-        next_token: str | None = None
-        while True:
-            spec = self._result_request(id, next_token, max_rows, fmt="csv")
-            content, next_token = self._csv_page(await self._send(spec))
-            yield content
-            if not next_token:
-                return
-
-    async def list(
-        self,
-        status: str | None = None,
-        name_prefix: str | None = None,
-        created_after: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        max_results: int | None = None,
-    ) -> AsyncIterator[Statement]:
-        """The caller's statements, newest first, across all pages.
-
-        ``max_results`` (1 to 100) is the page size asked of the server, not a total.
-        """
-        next_token: str | None = None
-        while True:
-            spec = self._list_request(
-                status, name_prefix, created_after, created_before, max_results, next_token
-            )
-            statements, next_token = self._statements_page(await self._send(spec))
-            for statement in statements:
-                yield statement
-            if not next_token:
-                return
-
-    # -- catalog and service ----------------------------------------------------------------
-
-    async def warehouses(self) -> builtins.list[dict[str, Any]]:
-        """The configured warehouses: ``[{"name", "scheme", "default"}]``."""
-        return self._key(await self._send(self._warehouses_request()), "warehouses")
-
-    async def databases(self, warehouse: str | None = None) -> builtins.list[str]:
-        """The databases of a warehouse (the default one when ``None``)."""
-        return self._key(await self._send(self._databases_request(warehouse)), "databases")
-
-    async def schemas(
-        self,
-        warehouse: str | None = None,
-        database: str | None = None,
-        schema_pattern: str | None = None,
-    ) -> builtins.list[str]:
-        """Schema names; ``schema_pattern`` uses SQL ``LIKE`` wildcards."""
-        spec = self._schemas_request(warehouse, database, schema_pattern)
-        return self._key(await self._send(spec), "schemas")
-
-    async def tables(
-        self,
-        warehouse: str | None = None,
-        database: str | None = None,
-        schema_pattern: str | None = None,
-        table_pattern: str | None = None,
-    ) -> builtins.list[dict[str, Any]]:
-        """Tables as ``[{"name", "schema", "type"}]``; patterns use SQL ``LIKE`` wildcards."""
-        spec = self._tables_request(warehouse, database, schema_pattern, table_pattern)
-        return self._key(await self._send(spec), "tables")
-
-    async def describe_table(
-        self,
-        schema: str,
-        table: str,
-        *,
-        warehouse: str | None = None,
-        database: str | None = None,
-    ) -> builtins.list[Column]:
-        """A table's columns."""
-        spec = self._describe_table_request(schema, table, warehouse, database)
-        return self._columns(await self._send(spec))
-
-    async def health(self) -> dict[str, Any]:
-        """The server's health: ``{"status": "ok", "version": ...}`` (needs no key)."""
-        return self._json(await self._send(self._health_request()))
-
-    # -- events, rules, topics, deliveries --------------------------------------------------
-    # Answers are the API's JSON objects, as docs/events.md shows them.
-
-    async def put_events(
-        self, entries: Sequence[Mapping[str, Any]]
-    ) -> builtins.list[dict[str, Any]]:
-        """Put 1 to 10 events (``{"source", "detail_type", "detail", "resources", "time"}``).
-
-        Returns one result per entry, in order: ``{"event_id"}`` or ``{"error_code",
-        "error_message"}``. An entry that failed is not raised; check the results (the other
-        entries are recorded all the same, as with PutEvents).
-        """
-        return self._put_events_results(await self._send(self._put_events_request(entries)))
-
-    async def put_event(
-        self,
-        source: str,
-        detail_type: str,
-        detail: Mapping[str, Any] | None = None,
-        *,
-        resources: Sequence[str] | None = None,
-        time: datetime | str | None = None,
-    ) -> str:
-        """Put one event; returns its id. A refused entry is raised (``UnprocessableEntity``,
-        ``PayloadTooLarge``, ...)."""
-        entry = self._event_entry(source, detail_type, detail, resources, time)
-        return self._put_event_id(await self._send(self._put_events_request([entry])))
-
-    async def events(
-        self,
-        start: datetime | str | None = None,
-        end: datetime | str | None = None,
-        max_results: int | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The event archive between ``start`` and ``end``, oldest first, across all pages.
-
-        ``max_results`` (1 to 1000) is the page size asked of the server, not a total.
-        """
-        next_token: str | None = None
-        while True:
-            spec = self._events_request(start, end, max_results, next_token)
-            events, next_token = self._events_page(await self._send(spec))
-            for event in events:
-                yield event
-            if not next_token:
-                return
-
-    async def put_rule(
-        self,
-        name: str,
-        *,
-        event_pattern: Mapping[str, Any] | None = None,
-        schedule: str | None = None,
-        targets: Sequence[Mapping[str, Any]],
-        state: str = "ENABLED",
-        description: str | None = None,
-        timezone: str = "UTC",
-        missed_policy: str | None = None,
-        missed_window_seconds: float | None = None,
-    ) -> dict[str, Any]:
-        """Create or replace a rule (an ``event_pattern`` or a ``schedule``, one of them) and
-        return it. An invalid rule raises ``invalid_rule`` naming the place in ``details``."""
-        spec = self._put_rule_request(
-            name,
-            event_pattern=event_pattern,
-            schedule=schedule,
-            targets=targets,
-            state=state,
-            description=description,
-            timezone=timezone,
-            missed_policy=missed_policy,
-            missed_window_seconds=missed_window_seconds,
-        )
-        return self._json(await self._send(spec))
-
-    async def rule(self, name: str) -> dict[str, Any]:
-        """A rule (a target's webhook ``secret`` reads ``"***"``)."""
-        return self._json(await self._send(self._rule_request(name)))
-
-    async def rules(self) -> builtins.list[dict[str, Any]]:
-        """Your rules."""
-        return self._key(await self._send(self._rules_request()), "rules")
-
-    async def delete_rule(self, name: str) -> None:
-        """Delete a rule (``rule_not_found`` if there is none)."""
-        self._no_content(await self._send(self._delete_rule_request(name)))
-
-    async def put_topic(
-        self,
-        name: str,
-        subscriptions: Sequence[Mapping[str, Any]],
-        display_name: str | None = None,
-    ) -> dict[str, Any]:
-        """Create or replace a topic with its subscriptions and return it."""
-        spec = self._put_topic_request(name, subscriptions, display_name)
-        return self._json(await self._send(spec))
-
-    async def topic(self, name: str) -> dict[str, Any]:
-        """A topic and its subscriptions (a webhook ``secret`` reads ``"***"``)."""
-        return self._json(await self._send(self._topic_request(name)))
-
-    async def topics(self) -> builtins.list[dict[str, Any]]:
-        """Your topics."""
-        return self._key(await self._send(self._topics_request()), "topics")
-
-    async def delete_topic(self, name: str) -> None:
-        """Delete a topic (``topic_not_found`` if there is none)."""
-        self._no_content(await self._send(self._delete_topic_request(name)))
-
-    async def deliveries(
-        self, status: str | None = None, max_results: int | None = None
-    ) -> builtins.list[dict[str, Any]]:
-        """Deliveries, newest first; ``status`` ``PENDING``, ``DELIVERED`` or ``DEAD``."""
-        spec = self._deliveries_request(status, max_results)
-        return self._key(await self._send(spec), "deliveries")
-
-    async def dead_letters(self, max_results: int | None = None) -> builtins.list[dict[str, Any]]:
-        """The dead letters (deliveries with status ``DEAD``), newest first."""
-        return await self.deliveries("DEAD", max_results)
-
-    async def redrive(self, delivery_id: str) -> dict[str, Any]:
-        """Send a dead letter again (back to ``PENDING``, due now); returns the delivery."""
-        return self._json(await self._send(self._redrive_request(delivery_id)))
+    execute = awaited(Operations.execute)
+    batch = awaited(Operations.batch)
+    describe = awaited(Operations.describe)
+    wait = awaited(Operations.wait)
+    cancel = awaited(Operations.cancel)
+    result_page = awaited(Operations.result_page)
+    result = async_iterating(Operations.result)
+    rows = async_iterating(Operations.rows)
+    result_arrow = async_iterating(Operations.result_arrow)
+    result_table = awaited(Operations.result_table)
+    result_csv = async_iterating(Operations.result_csv)
+    list = async_iterating(Operations.list)
+    warehouses = awaited(Operations.warehouses)
+    databases = awaited(Operations.databases)
+    schemas = awaited(Operations.schemas)
+    tables = awaited(Operations.tables)
+    describe_table = awaited(Operations.describe_table)
+    health = awaited(Operations.health)
+    put_events = awaited(Operations.put_events)
+    put_event = awaited(Operations.put_event)
+    events = async_iterating(Operations.events)
+    put_rule = awaited(Operations.put_rule)
+    rule = awaited(Operations.rule)
+    rules = awaited(Operations.rules)
+    delete_rule = awaited(Operations.delete_rule)
+    put_topic = awaited(Operations.put_topic)
+    topic = awaited(Operations.topic)
+    topics = awaited(Operations.topics)
+    delete_topic = awaited(Operations.delete_topic)
+    deliveries = awaited(Operations.deliveries)
+    dead_letters = awaited(Operations.dead_letters)
+    redrive = awaited(Operations.redrive)

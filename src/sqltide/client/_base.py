@@ -1,9 +1,10 @@
-"""What :class:`~sqltide.client.Client` and :class:`~sqltide.client.AsyncClient` share.
+"""What :class:`~sqltide.client.Client` and :class:`~sqltide.client.AsyncClient` share
+besides their calls (those are :mod:`sqltide.client._operations`).
 
-Like httpx's own ``BaseClient``, this module does no I/O: it resolves the configuration, turns
-each API call into a :class:`RequestSpec`, turns answers into value objects or exceptions, and
-plans the polling of :meth:`Client.wait`. The two subclasses only send the requests (and
-sleep), one blocking, one with ``await``.
+Like httpx's own ``BaseClient``, this module does no I/O: it resolves the configuration,
+describes a request (:class:`RequestSpec`) and whether it may be sent again, plans the polling
+of ``wait`` and turns error answers into exceptions. The two subclasses only send the
+requests (and sleep), one blocking, one with ``await``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,15 @@ import logging
 import os
 import ssl
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
-import orjson
-import pyarrow as pa
 
 from sqltide import __version__
-from sqltide.client.models import Column, ResultPage, Statement, format_time
+from sqltide.client.models import Statement
 from sqltide.errors import SqltideError, error_class_for
 
 log = logging.getLogger(__name__)
@@ -175,40 +172,6 @@ def retry_unanswered(spec: RequestSpec, exc: httpx.TransportError, attempt: int)
     return isinstance(exc, httpx.ReadError | httpx.WriteError)
 
 
-def _params(**values: Any) -> dict[str, Any]:
-    """Query parameters without the ``None`` ones; times as ISO 8601 UTC."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        out[key] = format_time(value) if isinstance(value, datetime) else value
-    return out
-
-
-def _seg(value: str) -> str:
-    """One path segment, escaped (sub-statement ids keep their ``:``)."""
-    return quote(str(value), safe=":")
-
-
-def _statement_path(statement_id: str, suffix: str = "") -> str:
-    return f"/v1/statements/{_seg(statement_id)}{suffix}"
-
-
-def _plain(value: Any) -> Any:
-    """Mappings as dicts and sequences as lists (one level deep), for the JSON body; anything
-    else as it is, so the server names what is wrong with it."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, list | tuple):
-        return [dict(v) if isinstance(v, Mapping) else v for v in value]
-    return value
-
-
-def _named_path(collection: str, name: str) -> str:
-    """``/v1/rules/{name}`` or ``/v1/topics/{name}``, the name escaped whole."""
-    return f"/v1/{collection}/{quote(str(name), safe='')}"
-
-
 class WaitPlan:
     """The schedule of one ``wait``: long-poll lengths, backoff sleeps and the deadline.
 
@@ -278,22 +241,12 @@ class WaitPlan:
 
 
 class BaseClient:
-    """Configuration, request building and response parsing; no I/O."""
+    """Configuration, headers and the failures of sending; no I/O."""
 
-    def __init__(
-        self,
-        base_url: str | None,
-        api_key: str | None,
-        *,
-        timeout: float,
-        clock: Callable[[], float],
-        uniform: Callable[[float, float], float],
-    ):
+    def __init__(self, base_url: str | None, api_key: str | None, *, timeout: float):
         self.base_url = resolve_base_url(base_url)
         self.timeout = timeout
         self._api_key = resolve_api_key(api_key)
-        self._clock = clock
-        self._uniform = uniform
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -309,224 +262,17 @@ class BaseClient:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _wait_plan(self, statement_id: str, timeout: float | None, max_interval: float) -> WaitPlan:
-        return WaitPlan(statement_id, timeout, max_interval, self._clock, self._uniform)
-
-    # -- requests ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _submit_fields(
-        parameters: Mapping[str, Any] | None,
-        statement_name: str | None,
-        client_token: str | None,
-        with_event: bool,
-        warehouse: str | None,
-        session_id: str | None,
-        session_keep_alive_seconds: int | None,
-    ) -> dict[str, Any]:
+    def _http_options(self, transport: Any) -> dict[str, Any]:
+        """Keyword arguments for ``httpx.Client`` or ``httpx.AsyncClient``."""
         return {
-            "parameters": None if parameters is None else dict(parameters),
-            "statement_name": statement_name,
-            "client_token": client_token,
-            "with_event": with_event,
-            "warehouse": warehouse,
-            "session_id": session_id,
-            "session_keep_alive_seconds": session_keep_alive_seconds,
+            "base_url": self.base_url,
+            "headers": self._headers(),
+            "timeout": self.timeout,
+            "transport": transport,
+            "verify": shared_ssl_context(),
         }
 
-    def _execute_request(self, sql: str, **fields: Any) -> RequestSpec:
-        body = {"sql": sql, **self._submit_fields(**fields)}
-        return RequestSpec("POST", "/v1/statements", json=body)
-
-    def _batch_request(self, sqls: Sequence[str], mode: str, **fields: Any) -> RequestSpec:
-        if isinstance(sqls, str):
-            raise TypeError("batch() takes a list of SQL texts, not one string")
-        body = {"sqls": list(sqls), "mode": mode, **self._submit_fields(**fields)}
-        return RequestSpec("POST", "/v1/statements/batch", json=body)
-
-    def _describe_request(self, statement_id: str, wait: float | None) -> RequestSpec:
-        if wait is None:
-            return RequestSpec("GET", _statement_path(statement_id))
-        return RequestSpec(
-            "GET",
-            _statement_path(statement_id),
-            params={"wait": _seconds(wait)},
-            timeout=max(self.timeout, wait + SERVER_HOLD_SLACK_SECONDS),
-        )
-
-    def _result_request(
-        self,
-        statement_id: str,
-        next_token: str | None,
-        max_rows: int | None,
-        fmt: str = "json",
-    ) -> RequestSpec:
-        params = _params(format=fmt, next_token=next_token, max_rows=max_rows)
-        return RequestSpec("GET", _statement_path(statement_id, "/result"), params=params)
-
-    def _cancel_request(self, statement_id: str) -> RequestSpec:
-        return RequestSpec(
-            "POST",
-            _statement_path(statement_id, "/cancel"),
-            timeout=max(self.timeout, CANCEL_HOLD_SECONDS + SERVER_HOLD_SLACK_SECONDS),
-        )
-
-    def _list_request(
-        self,
-        status: str | None,
-        name_prefix: str | None,
-        created_after: datetime | str | None,
-        created_before: datetime | str | None,
-        max_results: int | None,
-        next_token: str | None,
-    ) -> RequestSpec:
-        params = _params(
-            status=status,
-            name_prefix=name_prefix,
-            created_after=created_after,
-            created_before=created_before,
-            max_results=max_results,
-            next_token=next_token,
-        )
-        return RequestSpec("GET", "/v1/statements", params=params)
-
-    def _warehouses_request(self) -> RequestSpec:
-        return RequestSpec("GET", "/v1/warehouses")
-
-    def _databases_request(self, warehouse: str | None) -> RequestSpec:
-        return RequestSpec("GET", "/v1/catalog/databases", params=_params(warehouse=warehouse))
-
-    def _schemas_request(
-        self, warehouse: str | None, database: str | None, schema_pattern: str | None
-    ) -> RequestSpec:
-        params = _params(warehouse=warehouse, database=database, schema_pattern=schema_pattern)
-        return RequestSpec("GET", "/v1/catalog/schemas", params=params)
-
-    def _tables_request(
-        self,
-        warehouse: str | None,
-        database: str | None,
-        schema_pattern: str | None,
-        table_pattern: str | None,
-    ) -> RequestSpec:
-        params = _params(
-            warehouse=warehouse,
-            database=database,
-            schema_pattern=schema_pattern,
-            table_pattern=table_pattern,
-        )
-        return RequestSpec("GET", "/v1/catalog/tables", params=params)
-
-    def _describe_table_request(
-        self, schema: str, table: str, warehouse: str | None, database: str | None
-    ) -> RequestSpec:
-        path = f"/v1/catalog/tables/{quote(schema, safe='')}/{quote(table, safe='')}"
-        return RequestSpec("GET", path, params=_params(warehouse=warehouse, database=database))
-
-    def _health_request(self) -> RequestSpec:
-        return RequestSpec("GET", "/health")
-
-    # -- events, rules, topics, deliveries (docs/events.md) -------------------------------
-
-    @staticmethod
-    def _event_entry(
-        source: str,
-        detail_type: str,
-        detail: Mapping[str, Any] | None,
-        resources: Sequence[str] | None,
-        time: datetime | str | None,
-    ) -> dict[str, Any]:
-        """One PutEvents entry; the keys left out take the server's defaults."""
-        entry: dict[str, Any] = {"source": source, "detail_type": detail_type}
-        if detail is not None:
-            entry["detail"] = _plain(detail)
-        if resources is not None:
-            if isinstance(resources, str):
-                raise TypeError("resources is a list of strings, not one string")
-            entry["resources"] = list(resources)
-        if time is not None:
-            entry["time"] = format_time(time) if isinstance(time, datetime) else time
-        return entry
-
-    def _put_events_request(self, entries: Sequence[Mapping[str, Any]]) -> RequestSpec:
-        if isinstance(entries, Mapping):
-            raise TypeError("put_events() takes a list of entries; use put_event() for one")
-        return RequestSpec("POST", "/v1/events", json={"entries": _plain(entries)})
-
-    def _events_request(
-        self,
-        start: datetime | str | None,
-        end: datetime | str | None,
-        max_results: int | None,
-        next_token: str | None,
-    ) -> RequestSpec:
-        params = _params(start=start, end=end, max_results=max_results, next_token=next_token)
-        return RequestSpec("GET", "/v1/events", params=params)
-
-    def _put_rule_request(
-        self,
-        name: str,
-        *,
-        event_pattern: Mapping[str, Any] | None,
-        schedule: str | None,
-        targets: Sequence[Mapping[str, Any]],
-        state: str,
-        description: str | None,
-        timezone: str,
-        missed_policy: str | None,
-        missed_window_seconds: float | None,
-    ) -> RequestSpec:
-        body: dict[str, Any] = {
-            "targets": _plain(targets),
-            "state": state,
-            "timezone": timezone,
-        }
-        # Absent, not null: the server applies its defaults (and refuses both or neither).
-        optional = {
-            "event_pattern": _plain(event_pattern),
-            "schedule": schedule,
-            "description": description,
-            "missed_policy": missed_policy,
-            "missed_window_seconds": missed_window_seconds,
-        }
-        body.update({k: v for k, v in optional.items() if v is not None})
-        return RequestSpec("PUT", _named_path("rules", name), json=body)
-
-    def _rule_request(self, name: str) -> RequestSpec:
-        return RequestSpec("GET", _named_path("rules", name))
-
-    def _rules_request(self) -> RequestSpec:
-        return RequestSpec("GET", "/v1/rules")
-
-    def _delete_rule_request(self, name: str) -> RequestSpec:
-        return RequestSpec("DELETE", _named_path("rules", name))
-
-    def _put_topic_request(
-        self, name: str, subscriptions: Sequence[Mapping[str, Any]], display_name: str | None
-    ) -> RequestSpec:
-        body: dict[str, Any] = {"subscriptions": _plain(subscriptions)}
-        if display_name is not None:
-            body["display_name"] = display_name
-        return RequestSpec("PUT", _named_path("topics", name), json=body)
-
-    def _topic_request(self, name: str) -> RequestSpec:
-        return RequestSpec("GET", _named_path("topics", name))
-
-    def _topics_request(self) -> RequestSpec:
-        return RequestSpec("GET", "/v1/topics")
-
-    def _delete_topic_request(self, name: str) -> RequestSpec:
-        return RequestSpec("DELETE", _named_path("topics", name))
-
-    def _deliveries_request(self, status: str | None, max_results: int | None) -> RequestSpec:
-        return RequestSpec(
-            "GET", "/v1/deliveries", params=_params(status=status, max_results=max_results)
-        )
-
-    def _redrive_request(self, delivery_id: str) -> RequestSpec:
-        return RequestSpec("POST", f"/v1/deliveries/{quote(str(delivery_id), safe='')}/redrive")
-
-    # -- answers ----------------------------------------------------------------------------
+    # -- the drivers' shared part --------------------------------------------------------
 
     def _transport_error(self, exc: httpx.TransportError, request: httpx.Request) -> SqltideError:
         """A :class:`ConnectionFailed` for a request that got no answer."""
@@ -543,57 +289,15 @@ class BaseClient:
             )
         return ConnectionFailed(message, details=details)
 
-    def _json(self, response: httpx.Response) -> Any:
-        """The JSON body of a successful answer; raises the API's error otherwise."""
-        if not response.is_success:
-            raise error_from_response(response)
-        try:
-            return orjson.loads(response.content)  # several times faster than json
-        except ValueError as exc:
-            raise _http_error(response, "invalid_response", "The answer is not JSON") from exc
-
-    def _statement(self, response: httpx.Response) -> Statement:
-        return Statement.from_dict(self._json(response))
-
-    def _page(self, response: httpx.Response) -> ResultPage:
-        return ResultPage.from_dict(self._json(response))
-
-    def _statements_page(self, response: httpx.Response) -> tuple[list[Statement], str | None]:
-        body = self._json(response)
-        statements = [Statement.from_dict(item) for item in body.get("statements") or ()]
-        return statements, body.get("next_token")
-
-    def _arrow_page(self, response: httpx.Response) -> tuple[pa.Table, str | None]:
-        if not response.is_success:
-            raise error_from_response(response)
-        table = pa.ipc.open_stream(response.content).read_all()
-        return table, response.headers.get(NEXT_TOKEN_HEADER) or None
-
-    def _csv_page(self, response: httpx.Response) -> tuple[bytes, str | None]:
-        if not response.is_success:
-            raise error_from_response(response)
-        return response.content, response.headers.get(NEXT_TOKEN_HEADER) or None
-
-    def _key(self, response: httpx.Response, key: str) -> Any:
-        return self._json(response)[key]
-
-    def _columns(self, response: httpx.Response) -> list[Column]:
-        return [Column.from_dict(c) for c in self._json(response).get("columns") or ()]
-
-    def _no_content(self, response: httpx.Response) -> None:
-        """An answer without a body (``204``); raises the API's error otherwise."""
-        if not response.is_success:
-            raise error_from_response(response)
-
-    def _put_events_results(self, response: httpx.Response) -> list[dict[str, Any]]:
-        return list(self._json(response)["entries"])
-
-    def _put_event_id(self, response: httpx.Response) -> str:
-        return event_id_of(self._put_events_results(response)[0])
-
-    def _events_page(self, response: httpx.Response) -> tuple[list[dict[str, Any]], str | None]:
-        body = self._json(response)
-        return list(body.get("events") or ()), body.get("next_token")
+    def _unanswered(
+        self, spec: RequestSpec, request: httpx.Request, exc: httpx.TransportError, attempt: int
+    ) -> None:
+        """After ``exc`` ended attempt ``attempt`` of ``request`` before any answer: returns
+        if the driver is to send it again (:func:`retry_unanswered`), raises
+        :class:`ConnectionFailed` otherwise."""
+        if not retry_unanswered(spec, exc, attempt):
+            raise self._transport_error(exc, request) from exc
+        log.debug("%s %s got no answer (%s); sending it again", request.method, request.url, exc)
 
 
 def event_id_of(result: Mapping[str, Any]) -> str:
@@ -620,12 +324,14 @@ def error_from_response(response: httpx.Response) -> SqltideError:
         body = None
     envelope = body.get("error") if isinstance(body, dict) else None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), str):
-        return _http_error(response, "http_error", "Unexpected answer")
+        return http_error(response, "http_error", "Unexpected answer")
     code: str = envelope["code"]
     details = envelope.get("details")
-    exc = error_class_for(code)(
-        envelope.get("message"), details=details if isinstance(details, dict) else None
-    )
+    message, details = envelope.get("message"), details if isinstance(details, dict) else None
+    try:
+        exc = error_class_for(code)(message, details=details)
+    except TypeError:  # a class built differently: the base class, with the code kept below
+        exc = SqltideError(message, details=details)
     if exc.code != code:  # a code this client does not know yet
         exc.code = code  # type: ignore[misc]
     if exc.http_status != response.status_code:
@@ -633,7 +339,7 @@ def error_from_response(response: httpx.Response) -> SqltideError:
     return exc
 
 
-def _http_error(response: httpx.Response, code: str, what: str) -> SqltideError:
+def http_error(response: httpx.Response, code: str, what: str) -> SqltideError:
     request = response.request
     snippet = response.text[:500]
     message = (
@@ -646,8 +352,3 @@ def _http_error(response: httpx.Response, code: str, what: str) -> SqltideError:
     exc.code = code  # type: ignore[misc]
     exc.http_status = response.status_code  # type: ignore[misc]
     return exc
-
-
-def _seconds(value: float) -> int | float:
-    """Seconds for a query string: whole numbers without a fraction."""
-    return int(value) if float(value).is_integer() else round(value, 3)

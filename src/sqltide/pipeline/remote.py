@@ -1,20 +1,21 @@
-"""The server, as a plan and apply see it: :class:`Remote`, a small HTTP client for
-``/v1/rules``, ``/v1/topics`` and ``/v1/warehouses``, which turns error answers back into
-sqltide's exceptions.
+"""The server, as a plan and apply see it: :class:`Remote`, the few calls of
+:class:`~sqltide.client.Client` a plan needs, under the names :mod:`.plans` uses.
+
+Errors come back as the client raises them: the API's error classes, and
+:class:`~sqltide.client.ConnectionFailed` when the server cannot be reached.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
-from urllib.parse import quote
 
 import httpx
 
-from .. import errors
+from ..client import Client
 
 
 class Remote:
-    """The few calls a plan needs, over plain HTTP (``/v1/rules``, ``/v1/topics``).
+    """The rules, topics and warehouses of a server (``/v1/rules``, ``/v1/topics``).
 
     ``url`` and ``api_key`` default as the client's do: ``$SQLTIDE_URL`` / the local server,
     and ``$SQLTIDE_API_KEY`` / the key ``sqltide serve`` saved.
@@ -28,16 +29,8 @@ class Remote:
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ):
-        from ..client._base import resolve_api_key, resolve_base_url
-
-        self.url = resolve_base_url(url)
-        key = resolve_api_key(api_key)
-        headers = {"Accept": "application/json", "User-Agent": "sqltide-apply"}
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
-        )
+        self._client = Client(url, api_key, timeout=timeout, transport=transport)
+        self.url = self._client.base_url
 
     def __enter__(self) -> Remote:
         return self
@@ -46,61 +39,28 @@ class Remote:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            response = self._http.request(method, path, json=body)
-        except httpx.TransportError as exc:
-            from ..client import ConnectionFailed
-
-            raise ConnectionFailed(
-                f"Could not reach the sqltide server at {self.url} ({type(exc).__name__}: {exc}). "
-                "Is it running? Start one with `sqltide serve`, or point SQLTIDE_URL at it.",
-                details={"url": self.url},
-            ) from exc
-        if not response.is_success:
-            raise _error_from(response)
-        return response.json() if response.content else None
+        self._client.close()
 
     def list_rules(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/rules")["rules"])
+        return self._client.rules()
 
     def list_topics(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "/v1/topics")["topics"])
+        return self._client.topics()
 
     def list_warehouses(self) -> list[str]:
-        return [w["name"] for w in self._call("GET", "/v1/warehouses")["warehouses"]]
+        return [w["name"] for w in self._client.warehouses()]
 
     def put(self, kind: Literal["rule", "topic"], name: str, body: dict[str, Any]) -> Any:
-        return self._call("PUT", f"/v1/{kind}s/{quote(name, safe='')}", body)
+        """Create or replace a rule or topic from a pipeline file's ``body`` (its keys are the
+        client's keyword arguments: :data:`~sqltide.pipeline.model.RULE_KEYS`, ``TOPIC_KEYS``)."""
+        if kind == "rule":
+            return self._client.put_rule(name, **body)
+        return self._client.put_topic(
+            name, body.get("subscriptions") or [], display_name=body.get("display_name")
+        )
 
     def delete(self, kind: Literal["rule", "topic"], name: str) -> None:
-        self._call("DELETE", f"/v1/{kind}s/{quote(name, safe='')}")
-
-
-def _error_from(response: httpx.Response) -> errors.SqltideError:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    envelope = body.get("error") if isinstance(body, dict) else None
-    if isinstance(envelope, dict) and isinstance(envelope.get("code"), str):
-        code = envelope["code"]
-        details = envelope.get("details")
-        details = details if isinstance(details, dict) else None
-        try:
-            exc = errors.error_class_for(code)(envelope.get("message"), details=details)
-        except TypeError:  # a class built differently (InvalidFilterPolicy(reason, path))
-            exc = errors.SqltideError(envelope.get("message"), details=details)
-            exc.http_status = response.status_code  # type: ignore[misc]
-        if exc.code != code:
-            exc.code = code  # type: ignore[misc]
-        return exc
-    exc = errors.SqltideError(
-        f"{response.request.method} {response.request.url}: HTTP {response.status_code} "
-        f"{response.text[:200]}",
-        details={"status": response.status_code},
-    )
-    exc.code = "http_error"  # type: ignore[misc]
-    return exc
+        if kind == "rule":
+            self._client.delete_rule(name)
+        else:
+            self._client.delete_topic(name)
