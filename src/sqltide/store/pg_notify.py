@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from .postgres import conninfo_for, redact
+from .pg_connect import conninfo_for, redact
 
 if TYPE_CHECKING:
     from .notify import Notifier

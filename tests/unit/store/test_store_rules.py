@@ -5,6 +5,7 @@ Every test runs on both stores (the ``store_url`` fixture): they must behave the
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ import pgtools
 from sqltide.store import Store, store_from_url
 from sqltide.store.events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord, envelope
 from sqltide.store.postgres import PostgresStore
+from sqltide.urls import path_of
 
 T0 = 1_000_000.0
 LEASE = 30.0
@@ -542,3 +544,86 @@ def test_writes_whose_commit_answer_was_lost_report_success(
     with answer_lost(monkeypatch, st):
         assert st.redrive_delivery(P, "d1", T0 + 4) is True
     assert st.redrive_delivery(P, "d1", T0 + 4) is False  # not a retry: pending already
+
+
+# -- the stores drifted here once (issue 9): each case failed on one of them ----------------------
+def behind_the_store(store_url: str, sql: str) -> None:
+    """Run plain SQL (no parameters) on the store's database, as another path would."""
+    if store_url.startswith("sqlite"):
+        con = sqlite3.connect(path_of(store_url))
+        with con:
+            con.execute(sql)
+        con.close()
+        return
+    with psycopg.connect(store_url, autocommit=True) as con:
+        con.execute(sql.encode())
+
+
+def test_a_finish_is_refused_once_the_delivery_left_pending(store: Store, store_url: str) -> None:
+    store.add_deliveries([delivery("d1")])
+    assert ids(store.claim_deliveries("w1", 10, LEASE, T0)) == ["d1"]
+    # settled meanwhile by another path while w1 still holds the lease
+    behind_the_store(store_url, "UPDATE deliveries SET status = 'DEAD' WHERE id = 'd1'")
+    assert store.finish_delivery("d1", "w1", status="DELIVERED", now=T0 + 1) is False
+    d1 = stored(store, "d1")
+    assert (d1.status, d1.attempts, d1.delivered_at) == ("DEAD", 0, None)
+
+
+def test_an_event_routed_meanwhile_is_not_routed_again(store: Store, store_url: str) -> None:
+    store.put_events([event("e1")])
+    assert [e.id for e in store.claim_events("bus-1", 10, LEASE, T0)] == ["e1"]
+    # routed by another path while bus-1 still holds the lease
+    behind_the_store(store_url, f"UPDATE events SET routed_at = {T0 + 1} WHERE id = 'e1'")
+    assert store.route_event("e1", "bus-1", [delivery("d1")], T0 + 2) is False
+    assert store.list_deliveries(P) == []
+    (stored_event,) = store.list_events(P)
+    assert stored_event.routed_at == T0 + 1
+
+
+def test_a_redrive_during_a_delivery_takes_the_delivery_from_its_old_deliverer(
+    store: Store, store_url: str
+) -> None:
+    store.add_deliveries([delivery("d1")])
+    assert ids(store.claim_deliveries("w1", 10, LEASE, T0)) == ["d1"]
+    # declared dead by another path while w1 is still attempting it
+    behind_the_store(store_url, "UPDATE deliveries SET status = 'DEAD' WHERE id = 'd1'")
+    assert store.redrive_delivery(P, "d1", T0 + 1) is True
+    # due at once, for anyone: the old attempt's lease went with the redrive
+    assert ids(store.claim_deliveries("w2", 10, LEASE, T0 + 1)) == ["d1"]
+    assert store.finish_delivery("d1", "w1", status="DELIVERED", now=T0 + 2) is False
+    assert store.finish_delivery("d1", "w2", status="DELIVERED", now=T0 + 2) is True
+    d1 = stored(store, "d1")
+    assert (d1.status, d1.attempts) == ("DELIVERED", 1)
+
+
+def test_two_claimers_never_get_the_same_event_or_delivery(store: Store) -> None:
+    store.put_events([event(f"e{n:02}", at=T0 + n) for n in range(40)])
+    store.add_deliveries([delivery(f"d{n:02}", due=T0 + n) for n in range(40)])
+    # a second store object on the same state stands for a second process
+    other = type(store)(store.url)
+    got: dict[str, list[str]] = {"a": [], "b": []}
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def claim(who: str, st: Store) -> None:
+        try:
+            barrier.wait(5)
+            for _ in range(10):
+                got[who] += [e.id for e in st.claim_events(who, 3, LEASE, T0 + 100)]
+                got[who] += ids(st.claim_deliveries(who, 3, LEASE, T0 + 100))
+        except BaseException as exc:
+            failures.append(exc)
+
+    try:
+        threads = [
+            threading.Thread(target=claim, args=(w, s)) for w, s in [("a", store), ("b", other)]
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        other.close()
+    assert not failures
+    claimed = got["a"] + got["b"]
+    assert len(claimed) == len(set(claimed)) == 80  # each exactly once, all of them
