@@ -74,7 +74,13 @@ def serve(
         str | None, typer.Option(help="Interface to listen on \\[default: 127.0.0.1]")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port \\[default: 8765]")] = None,
-    role: Annotated[str, typer.Option(help="all (API + worker), api or worker")] = "all",
+    role: Annotated[
+        str,
+        typer.Option(
+            help="all (API + worker + scheduler), api, worker (statements, event routing and "
+            "deliveries) or scheduler (schedule firings)"
+        ),
+    ] = "all",
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Turn authentication off (local experiments only!)")
     ] = False,
@@ -85,7 +91,7 @@ def serve(
     from .api import create_app
     from .files import write_private
     from .keys import create_key
-    from .runtime import Runtime
+    from .runtime import ROLES, Runtime
     from .server import uvicorn_config
     from .settings import load_settings
 
@@ -96,10 +102,10 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     no_auth = no_auth or settings.no_auth
-    if role not in ("all", "api", "worker"):
-        raise typer.BadParameter("--role must be all, api or worker")
+    if role not in ROLES:
+        raise typer.BadParameter("--role must be all, api, worker or scheduler")
     # Take the port first: a port in use is a clear error before anything else happens.
-    sock = _listen(host, port) if role != "worker" else None
+    sock = _listen(host, port) if role in ("all", "api") else None
     try:
         runtime = Runtime.build(settings, role=role)
         # Open the warehouses (and start the worker) here rather than in the app's lifespan,
@@ -148,7 +154,10 @@ def serve(
         + "".join(f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items())
     )
     if role == "api":
-        console.print("  role: api (no worker: statements run in worker processes)")
+        console.print(
+            "  role: api (no worker: statements run in worker processes, schedules fire in "
+            "scheduler processes)"
+        )
     config = uvicorn_config(create_app(runtime, no_auth=no_auth), settings)
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -174,7 +183,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _run_worker(runtime: Any) -> None:
-    """``serve --role worker``: run the worker until SIGTERM or Ctrl-C, no HTTP."""
+    """``serve --role worker|scheduler``: run the work loop until SIGTERM or Ctrl-C, no HTTP."""
     import signal
     import threading
 
@@ -182,11 +191,19 @@ def _run_worker(runtime: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     settings = runtime.settings
-    console.print(
-        f"sqltide {__version__} worker {runtime.worker.owner} running "
-        f"({settings.worker_concurrency} at once)\n  store: {_redact(settings.store_url)}\n"
-        + "".join(f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items())
-    )
+    if runtime.role == "scheduler":
+        console.print(
+            f"sqltide {__version__} scheduler {runtime.loop.owner} running (schedule firings)\n"
+            f"  store: {_redact(settings.store_url)}\n"
+        )
+    else:
+        console.print(
+            f"sqltide {__version__} worker {runtime.loop.owner} running "
+            f"({settings.worker_concurrency} at once)\n  store: {_redact(settings.store_url)}\n"
+            + "".join(
+                f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items()
+            )
+        )
     try:
         stop.wait()
     finally:

@@ -19,15 +19,18 @@ from .files import private_dir, tighten
 from .grants import Grants
 from .notify.netguard import NetworkGuard
 from .settings import Settings
+from .statements.jobs import StatementJobs
 from .statements.service import StatementService
 from .storage import Storage, storage_from_url
 from .store import Store, store_from_url
 from .store.notify import Notifier
-from .worker import Worker
+from .worker import WorkLoop
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("all", "api", "worker")
+#: What each role runs: ``all`` everything; ``api`` the HTTP API only; ``worker`` statements,
+#: event routing and deliveries; ``scheduler`` schedule firings (one is enough, more are safe).
+ROLES = ("all", "api", "worker", "scheduler")
 
 
 @dataclass
@@ -41,10 +44,11 @@ class Runtime:
     engines: dict[str, Engine]
     statements: StatementService
     events: EventService | None = None
-    worker: Worker | None = None
+    worker: StatementJobs | None = None
     bus: Bus | None = None
     scheduler: Scheduler | None = None
     role: str = "all"
+    loop: WorkLoop | None = None
     clock: Callable[[], float] = time.time
     _started: bool = field(default=False, repr=False)
     _stopped: bool = field(default=False, repr=False)
@@ -78,6 +82,11 @@ class Runtime:
         statements = StatementService(
             store, storage, notifier, settings, list(engines), secret, clock=clock, grants=grants
         )
+        loop = WorkLoop(
+            notifier,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        )
         worker = None
         if role in ("all", "worker"):
             hosted = settings.hosted_warehouses
@@ -87,9 +96,16 @@ class Runtime:
                     f"SQLTIDE_WORKER_WAREHOUSES names unknown warehouse(s) {', '.join(unknown)}; "
                     f"configured: {', '.join(engines)}"
                 )
-            worker = Worker(
-                store, storage, notifier, {n: engines[n] for n in hosted}, settings, clock=clock
+            worker = StatementJobs(
+                store,
+                storage,
+                notifier,
+                {n: engines[n] for n in hosted},
+                settings,
+                clock=clock,
+                owner=loop.owner,
             )
+            loop.register(worker)
         guard = NetworkGuard.from_settings(settings)  # where webhooks may go
         events = EventService(
             store,
@@ -109,13 +125,18 @@ class Runtime:
                 store,
                 notifier,
                 runner,
-                owner=worker.owner,
+                owner=loop.owner,
                 lease_seconds=settings.lease_seconds,
                 poll_seconds=settings.bus_poll_seconds,
                 concurrency=settings.delivery_concurrency,
                 clock=clock,
             )
-        scheduler = Scheduler(store, notifier, clock=clock) if worker is not None else None
+            for kind in bus.kinds():
+                loop.register(kind)
+        scheduler = None
+        if role in ("all", "scheduler"):
+            scheduler = Scheduler(store, notifier, clock=clock)
+            loop.register(scheduler)
         return cls(
             settings=settings,
             store=store,
@@ -128,6 +149,7 @@ class Runtime:
             bus=bus,
             scheduler=scheduler,
             role=role,
+            loop=loop,
             clock=clock,
         )
 
@@ -150,12 +172,8 @@ class Runtime:
             for engine in opened:
                 engine.close()
             raise
-        if self.worker is not None:
-            self.worker.start()
-        if self.bus is not None:
-            self.bus.start()
-        if self.scheduler is not None:
-            self.scheduler.start()
+        if self.loop is not None:
+            self.loop.start()
         self._started = True
 
     def stop(self) -> None:
@@ -167,12 +185,8 @@ class Runtime:
         if self._stopped:
             return
         self._stopped = True
-        if self.scheduler is not None:
-            self.scheduler.stop()
-        if self.bus is not None:
-            self.bus.stop()
-        if self.worker is not None:
-            self.worker.stop()
+        if self.loop is not None:
+            self.loop.stop()
         for engine in self.engines.values():
             engine.close()
         self.notifier.close()

@@ -67,7 +67,8 @@ def start(tmp_path: Path, pg_url: str) -> Iterator[Start]:
 
 
 def wait_worker_ready(proc: ServeProcess, timeout: float = 20.0) -> None:
-    """A ``--role worker`` process prints ``… worker <owner> running`` once it has started."""
+    """A ``--role worker`` (or ``scheduler``) process prints ``… <role> <owner> running (…)``
+    once it has started."""
 
     def check() -> bool:
         if proc.proc.poll() is not None:
@@ -107,13 +108,16 @@ def assert_no_traceback(*procs: ServeProcess) -> None:
 # -- 0. wake-ups between processes --------------------------------------------------------------
 def test_events_and_rule_changes_reach_a_worker_process_at_once(start: Start) -> None:
     """An event put through the API process is routed and delivered by the worker process, and
-    a schedule made through the API fires there on time: both woken by LISTEN/NOTIFY, with
-    polling set far slower than the deadlines so that only a wake-up can meet them."""
+    a schedule made through the API fires on time in the scheduler process and is delivered by
+    the worker: all woken by LISTEN/NOTIFY, with polling set far slower than the deadlines so
+    that only a wake-up can meet them."""
     slow = {"SQLTIDE_BUS_POLL_SECONDS": "60"}
     api = start("api", "api", **slow)
     worker = start("worker", "worker", **slow)
+    scheduler = start("scheduler", "scheduler", **slow)
     api.wait_healthy()
     wait_worker_ready(worker)
+    wait_worker_ready(scheduler)
     receiver = Receiver()
     try:
         with api.client() as client:
@@ -124,7 +128,7 @@ def test_events_and_rule_changes_reach_a_worker_process_at_once(start: Start) ->
             wait_for("the event's webhook", lambda: len(receiver.requests) == 1, timeout=5)
             assert receiver.requests[0]["at"] - sent < 5  # polling would take 60 s
 
-            # the worker's scheduler re-reads its rules every 30 s unless woken
+            # the scheduler process re-reads its rules every 30 s unless woken
             fire = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
             client.put_rule("soon", schedule=f"at({fire:%Y-%m-%dT%H:%M:%S})", targets=[target])
             wait_for("the schedule's webhook", lambda: len(receiver.requests) == 2, timeout=10)
@@ -134,7 +138,7 @@ def test_events_and_rule_changes_reach_a_worker_process_at_once(start: Start) ->
             assert body["detail-type"] == "Scheduled Event"
     finally:
         receiver.close()
-    assert_no_traceback(api, worker)
+    assert_no_traceback(api, worker, scheduler)
 
 
 # -- 1. one API, two workers ----------------------------------------------------------------------
@@ -361,7 +365,7 @@ def test_killed_postgres_connections_lose_nothing_and_duplicate_nothing(
 
 
 # -- 4. an unusable store ----------------------------------------------------------------------
-@pytest.mark.parametrize("role", ["all", "worker"])
+@pytest.mark.parametrize("role", ["all", "worker", "scheduler"])
 @pytest.mark.parametrize(
     ("which", "says"),
     [("refused", "Connection refused"), ("unknown_db", "does not exist")],

@@ -1,6 +1,6 @@
 """The event bus: routes recorded events to rules, and delivers to targets at least once.
 
-Two loops, run by workers:
+Two job kinds of the work loop (:mod:`sqltide.worker.loop`), registered by worker processes:
 
 - The router claims events not yet routed (the outbox), matches each against the enabled rules
   of its principal and writes one delivery per matching target; writing the deliveries and
@@ -23,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +31,7 @@ import orjson
 from ..store import Store
 from ..store.events import DeliveryRecord, EventRecord, RuleRecord
 from ..store.notify import Notifier
+from ..worker.loop import JobKind
 from .inputs import render_input
 from .targets import TargetFailure, TargetRunner
 
@@ -121,60 +122,25 @@ class Bus:
         self.concurrency = concurrency
         self.clock = clock
         self.rules = _CompiledRules(store)
-        self._stop = threading.Event()
-        self._route_wake = threading.Event()
-        self._deliver_wake = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        self._busy = 0
-        #: The earliest retry this process scheduled (it wakes the dispatcher then).
+        #: The earliest retry this process scheduled (it wakes the deliveries' claim thread).
         self._next_local_due: float | None = None
-        notifier.subscribe("events", lambda _k: self._route_wake.set())
-        notifier.subscribe("deliveries", lambda _k: self._deliver_wake.set())
         notifier.subscribe("rules", self.rules.invalidate)
 
-    # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sqltide-deliver")
-        for target, name in (
-            (self._route_loop, "sqltide-router"),
-            (self._dispatch_loop, "sqltide-dispatch"),
-        ):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._route_wake.set()
-        self._deliver_wake.set()
-        for t in self._threads:
-            t.join(timeout)
-        pool = getattr(self, "_pool", None)
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        close = getattr(self.targets, "close", None)
-        if close is not None:
-            close()
+    def kinds(self) -> list[JobKind[Any]]:
+        """The router and the deliverer, as job kinds for the work loop."""
+        return [EventRouting(self), Deliveries(self)]
 
     # -- routing -------------------------------------------------------------------------------
-    def _route_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                routed = self.route_once()
-            except Exception:
-                logger.exception("routing events failed; retrying")
-                routed = 0
-            if not routed:
-                self._route_wake.wait(self.poll_seconds)
-                self._route_wake.clear()
-
     def route_once(self, limit: int = 100) -> int:
         """Route up to ``limit`` events; returns how many were claimed."""
         now = self.clock()
         events = self.store.claim_events(self.owner, limit, self.lease_seconds, now)
+        self.route(events, now)
+        return len(events)
+
+    def route(self, events: Sequence[EventRecord], now: float) -> None:
+        """Write the deliveries of claimed events and mark them routed; wake the deliverer."""
         made = 0
         for event in events:
             deliveries = self.deliveries_for(event, now)
@@ -182,7 +148,6 @@ class Bus:
                 made += len(deliveries)
         if made:
             self.notifier.publish("deliveries", "")
-        return len(events)
 
     def _matching_rules(self, event: EventRecord, now: float) -> list[RuleRecord]:
         from .scheduler import RULE_ARN_PREFIX, SCHEDULE_DETAIL_TYPE, SCHEDULE_SOURCE
@@ -225,53 +190,30 @@ class Bus:
         return out
 
     # -- delivering ----------------------------------------------------------------------------
-    def _dispatch_loop(self) -> None:
-        """Claim due deliveries while there is room in the pool; sleep until woken, until a
-        retry this process scheduled falls due, or for ``poll_seconds`` (the safety net that
-        also finds other processes' retries)."""
-        while not self._stop.is_set():
-            free = self.concurrency - self._busy
-            claimed: list[DeliveryRecord] = []
-            if free > 0:
-                try:
-                    claimed = self.store.claim_deliveries(
-                        self.owner, free, self.lease_seconds, self.clock()
-                    )
-                except Exception:
-                    logger.exception("claiming deliveries failed; retrying")
-            for d in claimed:
-                with self._lock:
-                    self._busy += 1
-                self._pool.submit(self._deliver_and_release, d)
-            if claimed and len(claimed) == free:
-                continue
-            with self._lock:
-                due = self._next_local_due
-            wait = (
-                self.poll_seconds
-                if due is None
-                else max(0.0, min(self.poll_seconds, due - self.clock()))
-            )
-            self._deliver_wake.wait(wait)
-            self._deliver_wake.clear()
-            with self._lock:
-                if self._next_local_due is not None and self._next_local_due <= self.clock():
-                    self._next_local_due = None
+    def claim_deliveries(self, limit: int) -> list[DeliveryRecord]:
+        return self.store.claim_deliveries(self.owner, limit, self.lease_seconds, self.clock())
 
-    def _deliver_and_release(self, d: DeliveryRecord) -> None:
-        try:
-            self._deliver(d)
-        finally:
-            with self._lock:
-                self._busy -= 1
-            self._deliver_wake.set()
+    def next_retry_wait(self) -> float | None:
+        """Seconds until the earliest retry this process scheduled falls due, or None."""
+        with self._lock:
+            due = self._next_local_due
+            if due is None:
+                return None
+            wait = due - self.clock()
+            if wait <= 0:
+                self._next_local_due = None  # due now: the claim about to run finds it
+            return max(0.0, wait)
 
     def deliver_once(self, limit: int = 10) -> int:
         """Run up to ``limit`` due deliveries in this thread; returns how many were claimed."""
-        claimed = self.store.claim_deliveries(self.owner, limit, self.lease_seconds, self.clock())
+        claimed = self.claim_deliveries(limit)
         for delivery in claimed:
             self._deliver(delivery)
         return len(claimed)
+
+    def deliver(self, d: DeliveryRecord) -> None:
+        """Run one claimed delivery and record its outcome (delivered, retry later, dead)."""
+        self._deliver(d)
 
     def _deliver(self, d: DeliveryRecord) -> None:
         depth = int(d.target.get("_depth", 0))
@@ -320,3 +262,58 @@ class Bus:
         if self.store.finish_delivery(d.id, self.owner, status="DEAD", now=now, error=error):
             logger.warning("delivery %s dead-lettered: %s", d.id, error)
             self.targets.announce_failure(d, error, now)
+
+
+class EventRouting(JobKind[tuple[float, list[EventRecord]]]):
+    """Routing as a job kind: one item is a claimed slice of up to 100 events, routed in the
+    claim thread (concurrency 1), so the deliverer is woken once per slice."""
+
+    name = "router"
+    wake_channels = ("events",)
+    concurrency = 1
+
+    def __init__(self, bus: Bus, limit: int = 100):
+        self.bus = bus
+        self.limit = limit
+        self.poll_seconds = bus.poll_seconds
+
+    def claim(self, limit: int) -> Sequence[tuple[float, list[EventRecord]]]:
+        now = self.bus.clock()
+        events = self.bus.store.claim_events(
+            self.bus.owner, self.limit, self.bus.lease_seconds, now
+        )
+        return [(now, events)] if events else []
+
+    def run(self, item: tuple[float, list[EventRecord]]) -> None:
+        now, events = item
+        self.bus.route(events, now)
+
+
+class Deliveries(JobKind[DeliveryRecord]):
+    """Deliveries as a job kind: due ones claimed while the pool has room, each run in it.
+
+    Besides a wake-up and the poll (which also finds other processes' retries), the claim
+    thread wakes when a retry this process scheduled falls due.
+    """
+
+    name = "deliver"
+    wake_channels = ("deliveries",)
+
+    def __init__(self, bus: Bus):
+        self.bus = bus
+        self.concurrency = bus.concurrency
+        self.poll_seconds = bus.poll_seconds
+
+    def claim(self, limit: int) -> Sequence[DeliveryRecord]:
+        return self.bus.claim_deliveries(limit)
+
+    def run(self, item: DeliveryRecord) -> None:
+        self.bus.deliver(item)
+
+    def next_wait(self) -> float | None:
+        return self.bus.next_retry_wait()
+
+    def close(self) -> None:
+        close = getattr(self.bus.targets, "close", None)
+        if close is not None:
+            close()

@@ -1,6 +1,7 @@
 """Firing schedule rules: ``cron(…)``, ``rate(…)`` and ``at(…)``, each firing exactly once.
 
-Every worker process runs a scheduler. It keeps the enabled schedule rules in memory, each with
+Every scheduler process (``serve --role scheduler``, or ``all``) runs one, as a periodic kind
+of the work loop (:mod:`sqltide.worker.loop`): one thread ticks it. It keeps the enabled schedule rules in memory, each with
 its parsed schedule and the next moment it is due, so a tick looks only at the rules that are
 due. It re-reads them (keeping what did not change) at once when a rule changes in this
 process (the ``rules`` wake-up), when a write finds a rule changed by another process, and
@@ -36,6 +37,7 @@ from typing import Any
 from ..store import Store
 from ..store.events import EventRecord, RuleRecord, envelope
 from ..store.notify import Notifier
+from ..worker.loop import PeriodicKind
 from .schedules import DEFAULT_GRACE, Schedule, due_firings, firing_id, parse_schedule
 
 logger = logging.getLogger(__name__)
@@ -127,8 +129,10 @@ class _Prepared:
     rules: dict[tuple[str, str], tuple[_Entry, list[Firing], float]] = field(default_factory=dict)
 
 
-class Scheduler:
-    """The schedule rules of every principal, fired by one thread of a worker process."""
+class Scheduler(PeriodicKind):
+    """The schedule rules of every principal, fired by one thread of a scheduler process."""
+
+    name = "scheduler"
 
     def __init__(
         self,
@@ -146,23 +150,10 @@ class Scheduler:
         self._loaded_at: float | None = None
         self._prepared: _Prepared | None = None
         self._changed = threading.Event()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         #: Whose rules changed since the last re-read (the wake-up's key is the principal).
         self._changed_principals: set[str] = set()
         self._changed_lock = threading.Lock()
         notifier.subscribe("rules", self._rules_changed)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sqltide-scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     @property
     def prepared_at(self) -> float | None:
@@ -173,17 +164,7 @@ class Scheduler:
         with self._changed_lock:
             self._changed_principals.add(principal)
         self._changed.set()
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sleep = self.tick()
-            except Exception:
-                logger.exception("firing schedules failed; retrying")
-                sleep = 1.0
-            self._wake.wait(sleep)
-            self._wake.clear()
+        self.wake()  # the loop's tick thread (a no-op until a loop registers this kind)
 
     def tick(self) -> float:
         """Fire what is due; returns the seconds until the next firing (capped)."""

@@ -1,7 +1,10 @@
-"""The only place that claims and runs work."""
+"""The only place that claims and runs work: one loop, into which services plug job kinds.
+
+It imports no service (statements, events, notify, pipeline, api): the services import it.
+"""
 
 from __future__ import annotations
 
-from .runner import Worker
+from .loop import JobKind, PeriodicKind, WorkLoop, new_owner
 
-__all__ = ["Worker"]
+__all__ = ["JobKind", "PeriodicKind", "WorkLoop", "new_owner"]

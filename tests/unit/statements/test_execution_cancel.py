@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 
 from sqltide.engines.duckdb import DuckDBConnection
+from sqltide.statements.execution import Execution
 from sqltide.storage import storage_from_url
 from sqltide.store import StatementRecord, StatementStatus, store_from_url
-from sqltide.worker.execute import Execution
 
 ENDLESS = "SELECT count(*) FROM range(10000000000000) AS t(i) WHERE i % 7 = 3"
 

@@ -1,4 +1,5 @@
-"""Running one claimed statement or batch on a warehouse connection."""
+"""Running one claimed statement or batch on a warehouse connection (the statement job
+kind runs each claimed statement through an :class:`Execution`)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 from ..engines import EngineConnection
 from ..engines.params import find_parameters
 from ..errors import EngineError
-from ..statements.results import write_result
-from ..statements.service import result_key
 from ..storage import Storage
 from ..store import StatementRecord, StatementStatus, Store
+from .results import write_result
+from .service import result_key
 
 logger = logging.getLogger(__name__)
 

@@ -1,35 +1,41 @@
-"""The worker: claims statements under leases, runs them, heartbeats, recovers, sweeps.
+"""Statements as a job kind of the work loop: claimed under leases, run, heartbeated,
+recovered, swept.
 
-Threads: ``worker_concurrency`` runner threads, each claiming one statement at a time and
-running it, and one heartbeat thread (leases, cancel requests, other workers' expired leases,
-sweeping). A submission wakes exactly one idle runner (no thundering herd on the store), and
-the heartbeat wakes one on every beat as a safety net, so an idle worker asks the store about
-twice per heartbeat (a claim and a recovery check), not once per runner per second.
+The loop (:mod:`sqltide.worker.loop`) claims up to ``worker_concurrency`` statements at once
+and runs each in its pool; this kind says how: claim ``SUBMITTED`` statements of the hosted
+warehouses, run one on a fresh connection (or its session's), renew the leases of those
+running and pass on the cancel requests the renewal reports, settle other workers' expired
+leases, and sweep what is past its retention. A submission (the ``work`` wake-up of a hosted
+warehouse) wakes the claim thread; otherwise it looks once per heartbeat, the safety net for
+a wake-up that never came.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from ..engines import Access, Engine, EngineConnection
 from ..errors import EngineError
 from ..settings import Settings
-from ..statements.service import result_key
 from ..storage import Storage
 from ..store import StatementRecord, StatementStatus, Store
 from ..store.notify import Notifier
-from .execute import CANCELLED, Execution, error_dict
+from ..worker.loop import JobKind, new_owner
+from .execution import CANCELLED, Execution, error_dict
+from .service import result_key
 
 logger = logging.getLogger(__name__)
 
 
-class Worker:
+class StatementJobs(JobKind[StatementRecord]):
+    """The statement job kind of one process (``runtime.worker``)."""
+
+    name = "statements"
+    wake_channels = ("work",)
+
     def __init__(
         self,
         store: Store,
@@ -38,6 +44,7 @@ class Worker:
         engines: Mapping[str, Engine],
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        owner: str | None = None,
     ):
         self.store = store
         self.storage = storage
@@ -45,75 +52,26 @@ class Worker:
         self.engines = dict(engines)
         self.settings = settings
         self.clock = clock
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # Submissions not yet picked up by a runner; guarded by _work.
-        self._work = threading.Condition()
-        self._pending = 0
-        self._idle = threading.Event()
-        self._stop = threading.Event()
+        self.owner = owner or new_owner()
+        self.concurrency = settings.worker_concurrency
+        self.poll_seconds = settings.heartbeat_seconds
         self._lock = threading.Lock()
         self._running: dict[str, Execution] = {}
         self._claimed: set[str] = set()
         self._sessions: dict[str, EngineConnection] = {}
         self._session_access: dict[str, Access] = {}  # what each session's connection may do
         self._sessions_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
         self._last_sweep = 0.0
-        notifier.subscribe("work", self._on_work)
         notifier.subscribe("cancel", self._on_cancel)
-
-    # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> None:
-        exclusive = [name for name, e in self.engines.items() if e.exclusive]
-        # This process alone hosts its exclusive (DuckDB) warehouses, so anything in flight on
-        # them belongs to a process that is gone: settle it now instead of waiting for leases.
-        self._recover(orphaned=exclusive)
-        targets = [(self._heartbeat_loop, "sqltide-heartbeat")] + [
-            (self._runner_loop, f"sqltide-run-{n}") for n in range(self.settings.worker_concurrency)
-        ]
-        for target, name in targets:
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def stop(self, grace: float | None = None, timeout: float = 10.0) -> None:
-        """Stop claiming, give running statements ``grace`` seconds to end, interrupt the rest.
-
-        Interrupted statements end FAILED (``worker_shutdown``).
-        """
-        self._stop.set()
-        with self._work:
-            self._work.notify_all()
-        grace = self.settings.shutdown_grace_seconds if grace is None else grace
-        deadline = time.monotonic() + grace
-        while self.busy and time.monotonic() < deadline:
-            self._idle.wait(0.05)  # woken as each run ends
-            self._idle.clear()
-        with self._lock:
-            running = list(self._running.values())
-        for execution in running:
-            execution.cancel(shutdown=True)
-        for t in self._threads:
-            t.join(timeout)
-        with self._sessions_lock:
-            for conn in self._sessions.values():
-                conn.close()
-            self._sessions.clear()
-            self._session_access.clear()
 
     @property
     def busy(self) -> int:
+        """How many statements this process has claimed and not yet ended."""
         with self._lock:
             return len(self._claimed)
 
-    def _on_work(self, warehouse: str) -> None:
-        if warehouse in self.engines:
-            self._wake_one()
-
-    def _wake_one(self) -> None:
-        with self._work:
-            self._pending += 1
-            self._work.notify()
+    def wakes(self, key: str) -> bool:
+        return key in self.engines  # the ``work`` wake-up's key is the warehouse
 
     def _on_cancel(self, statement_id: str) -> None:
         with self._lock:
@@ -121,30 +79,23 @@ class Worker:
         if execution is not None:
             execution.cancel()
 
-    # -- claiming ------------------------------------------------------------------------------
-    def _runner_loop(self) -> None:
-        warehouses = list(self.engines)
-        while not self._stop.is_set():
-            claimed: list[StatementRecord] = []
-            try:
-                claimed = self.store.claim_statements(
-                    warehouses, self.owner, 1, self.settings.lease_seconds, self.clock()
-                )
-            except Exception:
-                logger.exception("claiming statements failed; retrying")
-            if claimed:
-                rec = claimed[0]
-                with self._lock:
-                    self._claimed.add(rec.id)
-                self._run(rec)
-                continue
-            with self._work:
-                while self._pending == 0 and not self._stop.is_set():
-                    self._work.wait()
-                self._pending = max(0, self._pending - 1)
+    # -- the job kind --------------------------------------------------------------------------
+    def prepare(self) -> None:
+        exclusive = [name for name, e in self.engines.items() if e.exclusive]
+        # This process alone hosts its exclusive (DuckDB) warehouses, so anything in flight on
+        # them belongs to a process that is gone: settle it now instead of waiting for leases.
+        self._recover(orphaned=exclusive)
 
-    # -- running -------------------------------------------------------------------------------
-    def _run(self, rec: StatementRecord) -> None:
+    def claim(self, limit: int) -> Sequence[StatementRecord]:
+        claimed = self.store.claim_statements(
+            list(self.engines), self.owner, limit, self.settings.lease_seconds, self.clock()
+        )
+        with self._lock:
+            self._claimed.update(rec.id for rec in claimed)
+        return claimed
+
+    def run(self, item: StatementRecord) -> None:
+        rec = item
         try:
             self._run_claimed(rec)
         except Exception:
@@ -156,8 +107,36 @@ class Worker:
             with self._lock:
                 self._claimed.discard(rec.id)
                 self._running.pop(rec.id, None)
-            self._idle.set()
 
+    def renew(self, items: list[StatementRecord]) -> None:
+        """Renew the leases of the statements running here; pass on cancels asked meanwhile."""
+        with self._lock:
+            ids = list(self._claimed)
+        now = self.clock()
+        for sid in self.store.heartbeat(self.owner, ids, now + self.settings.lease_seconds, now):
+            self._on_cancel(sid)
+
+    def recover(self) -> None:
+        """Settle other workers' expired leases; sweep when the interval has passed."""
+        self._recover(orphaned=[])
+        if self.clock() - self._last_sweep >= self.settings.sweep_interval_seconds:
+            self.sweep()
+
+    def interrupt(self) -> None:
+        """The stop's grace ran out: interrupt what still runs (it ends ``worker_shutdown``)."""
+        with self._lock:
+            running = list(self._running.values())
+        for execution in running:
+            execution.cancel(shutdown=True)
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for conn in self._sessions.values():
+                conn.close()
+            self._sessions.clear()
+            self._session_access.clear()
+
+    # -- running -------------------------------------------------------------------------------
     def _run_claimed(self, rec: StatementRecord) -> None:
         if not self.store.start_statement(rec.id, self.owner, self.clock()):
             current = self.store.get_statement(rec.id)
@@ -236,28 +215,7 @@ class Worker:
         if ok and rec.with_event:  # the store wrote its status event: wake the router
             self.notifier.publish("events", rec.principal)
 
-    # -- heartbeats, recovery, sweeping --------------------------------------------------------
-    def _heartbeat_loop(self) -> None:
-        interval = self.settings.heartbeat_seconds
-        while not self._stop.wait(interval):
-            # A safety net for a wake-up that never came (work from a process whose
-            # notification was lost): one runner looks for work on every heartbeat.
-            self._wake_one()
-            try:
-                self._heartbeat()
-                self._recover(orphaned=[])
-                if self.clock() - self._last_sweep >= self.settings.sweep_interval_seconds:
-                    self.sweep()
-            except Exception:
-                logger.exception("heartbeat failed; retrying")
-
-    def _heartbeat(self) -> None:
-        with self._lock:
-            ids = list(self._claimed)
-        now = self.clock()
-        for sid in self.store.heartbeat(self.owner, ids, now + self.settings.lease_seconds, now):
-            self._on_cancel(sid)
-
+    # -- recovery, sweeping ---------------------------------------------------------------------
     def _recover(self, orphaned: list[str]) -> None:
         changed = self.store.recover_statements(
             self.clock(), orphaned_warehouses=orphaned, owner=self.owner
