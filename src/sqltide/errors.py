@@ -14,9 +14,11 @@ envelope back into the same class.
     │   └── MalformedJson
     ├── Unauthorized (401)
     ├── Forbidden (403)
+    │   └── PermissionDenied
     ├── NotFound (404)
     │   ├── StatementNotFound
-    │   └── SessionNotFound
+    │   ├── SessionNotFound
+    │   ├── RuleNotFound, TopicNotFound, DeliveryNotFound
     ├── Conflict (409)
     │   ├── IdempotencyConflict
     │   ├── SessionBusy
@@ -28,7 +30,10 @@ envelope back into the same class.
     ├── PayloadTooLarge (413)
     │   └── SqlTooLarge
     ├── UnprocessableEntity (422)
-    │   └── ParameterError
+    │   ├── ParameterError
+    │   ├── InvalidRule, InvalidPattern, InvalidSchedule, InvalidTargetInput
+    │   ├── InvalidMessage, InvalidFilterPolicy
+    │   └── PipelineError (sqltide.pipeline.problems: it carries the file's problems)
     ├── TooManyRequests (429)
     ├── InternalError (500)
     ├── WarehouseUnavailable (503)
@@ -126,6 +131,24 @@ class SessionNotFound(NotFound):
     code = "session_not_found"
 
 
+class RuleNotFound(NotFound):
+    """No rule with this name."""
+
+    code = "rule_not_found"
+
+
+class TopicNotFound(NotFound):
+    """No topic with this name."""
+
+    code = "topic_not_found"
+
+
+class DeliveryNotFound(NotFound):
+    """No dead-lettered delivery with this id."""
+
+    code = "delivery_not_found"
+
+
 class Conflict(SqltideError):
     """The request conflicts with the current state."""
 
@@ -203,6 +226,61 @@ class ParameterError(UnprocessableEntity):
     code = "parameter_error"
 
 
+class InvalidRule(UnprocessableEntity):
+    """The rule is not valid."""
+
+    code = "invalid_rule"
+
+
+class InvalidPattern(UnprocessableEntity):
+    """The event pattern is not valid."""
+
+    code = "invalid_pattern"
+
+
+class InvalidSchedule(UnprocessableEntity):
+    """The schedule expression is not valid."""
+
+    code = "invalid_schedule"
+
+    @property
+    def reason(self) -> str:
+        """What is wrong, naming the field (``"day-of-week: 8 is outside 1-7"``)."""
+        return str(self.details.get("reason", self.message))
+
+
+class InvalidTargetInput(UnprocessableEntity):
+    """The target's input settings are not valid."""
+
+    code = "invalid_target_input"
+
+
+class InvalidMessage(UnprocessableEntity):
+    """The notification message is not valid."""
+
+    code = "invalid_message"
+
+
+class InvalidFilterPolicy(UnprocessableEntity):
+    """The filter policy is not valid.
+
+    Raised as ``InvalidFilterPolicy(message, details={"reason": ..., "path": ...})``, like
+    every other error (``sqltide.notify.filters`` builds it with the JSON path of the bad part).
+    """
+
+    code = "invalid_filter_policy"
+
+    @property
+    def reason(self) -> str:
+        """What is wrong with the policy."""
+        return str(self.details.get("reason", self.message))
+
+    @property
+    def path(self) -> str:
+        """The JSON path of the offending part (``$`` for the whole policy)."""
+        return str(self.details.get("path", "$"))
+
+
 class TooManyRequests(SqltideError):
     """Too many requests; slow down and retry."""
 
@@ -275,12 +353,17 @@ def _register(cls: type[SqltideError]) -> None:
 _register(SqltideError)
 
 
-def error_class_for(code: str) -> type[SqltideError]:
-    """The exception class for a stable error code (the base class for unknown codes).
+#: The one error class that lives beside the data it carries, imported when first asked for.
+_ELSEWHERE = {"invalid_pipeline": "sqltide.pipeline.problems:PipelineError"}
 
-    Classes defined in other modules (``InvalidPattern`` in ``sqltide.events.patterns``, …)
-    are found once their module has been imported.
-    """
+
+def error_class_for(code: str) -> type[SqltideError]:
+    """The exception class for a stable error code (the base class for unknown codes)."""
+    if code not in _BY_CODE and code in _ELSEWHERE:
+        import importlib
+
+        module, name = _ELSEWHERE[code].split(":")
+        getattr(importlib.import_module(module), name)  # defined now; the walk below finds it
     if code not in _BY_CODE:
         _register(SqltideError)
     return _BY_CODE.get(code, SqltideError)

@@ -19,18 +19,12 @@ import json
 import re
 from typing import Any
 
-from ..errors import UnprocessableEntity
+from ..errors import InvalidTargetInput
 
 _PATH = re.compile(r"^\$(\.[A-Za-z0-9_\-]+|\[\d+\])*$")
 _STEP = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]")
 _PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
 _RESERVED = {"aws.events.event", "aws.events.event.json", "aws.events.rule-name"}
-
-
-class InvalidTargetInput(UnprocessableEntity):
-    """The target's input settings are not valid."""
-
-    code = "invalid_target_input"
 
 
 def check_path(path: str, where: str) -> None:

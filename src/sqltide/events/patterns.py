@@ -101,7 +101,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from .. import errors
+from ..errors import InvalidPattern
 
 __all__ = [
     "MAX_ALTERNATIVES",
@@ -130,12 +130,6 @@ _RESERVED_IN_OR = frozenset(
     ]
 )
 _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
-
-
-class InvalidPattern(errors.UnprocessableEntity):
-    """The event pattern is not valid."""
-
-    code = "invalid_pattern"
 
 
 class _OrNotUsable(InvalidPattern):

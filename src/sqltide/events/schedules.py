@@ -65,7 +65,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import UnprocessableEntity
+from ..errors import InvalidSchedule
 
 __all__ = [
     "AtSchedule",
@@ -90,17 +90,6 @@ DEFAULT_GRACE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TICK = timedelta(microseconds=1)
 _MINUTE = timedelta(minutes=1)
-
-
-class InvalidSchedule(UnprocessableEntity):
-    """The schedule expression is not valid."""
-
-    code = "invalid_schedule"
-
-    @property
-    def reason(self) -> str:
-        """What is wrong, naming the field (``"day-of-week: 8 is outside 1-7"``)."""
-        return str(self.details.get("reason", self.message))
 
 
 class _Reject(Exception):

@@ -56,7 +56,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-from sqltide.errors import UnprocessableEntity
+from sqltide.errors import InvalidFilterPolicy
 from sqltide.notify.messages import Message
 
 __all__ = [
@@ -92,24 +92,11 @@ Scalar: TypeAlias = str | int | float | bool | None
 _Found: TypeAlias = tuple[bool, list[Scalar]]
 
 
-class InvalidFilterPolicy(UnprocessableEntity):
-    """The filter policy is not valid."""
-
-    code = "invalid_filter_policy"
-
-    def __init__(
-        self, reason: str, path: str = "$", *, details: dict[str, object] | None = None
-    ) -> None:
-        if details is not None:  # rebuilt from an API answer (the message is whole already)
-            super().__init__(reason, details=details)
-            self.reason = str(details.get("reason", reason))
-            self.path = str(details.get("path", path))
-            return
-        super().__init__(
-            f"Invalid filter policy at {path}: {reason}", details={"reason": reason, "path": path}
-        )
-        self.reason = reason
-        self.path = path
+def _invalid(reason: str, path: str = "$") -> InvalidFilterPolicy:
+    """The error for the policy's part at ``path``."""
+    return InvalidFilterPolicy(
+        f"Invalid filter policy at {path}: {reason}", details={"reason": reason, "path": path}
+    )
 
 
 # --- matchers -----------------------------------------------------------------------------
@@ -330,31 +317,29 @@ def compile_filter_policy(
     (True, False)
     """
     if scope not in ("MessageAttributes", "MessageBody"):
-        raise InvalidFilterPolicy(
-            f"unknown FilterPolicyScope {scope!r}; use MessageAttributes or MessageBody"
-        )
+        raise _invalid(f"unknown FilterPolicyScope {scope!r}; use MessageAttributes or MessageBody")
     if isinstance(policy, str | bytes):
         raw = policy.encode() if isinstance(policy, str) else policy
         if len(raw) > MAX_POLICY_BYTES:
-            raise InvalidFilterPolicy(f"the policy is larger than {MAX_POLICY_BYTES} bytes")
+            raise _invalid(f"the policy is larger than {MAX_POLICY_BYTES} bytes")
         try:
             parsed = json.loads(raw)
         except ValueError as exc:
-            raise InvalidFilterPolicy(f"not valid JSON ({exc})") from exc
+            raise _invalid(f"not valid JSON ({exc})") from exc
     else:
         parsed = policy
     if not isinstance(parsed, Mapping):
-        raise InvalidFilterPolicy("a filter policy must be a JSON object")
+        raise _invalid("a filter policy must be a JSON object")
     parsed = dict(parsed)
     root = _Compiler(scope).conjunction(parsed, (), "$")
     keys = root.keys()
     if len(keys) > MAX_KEYS:
-        raise InvalidFilterPolicy(
+        raise _invalid(
             f"a filter policy can have at most {MAX_KEYS} keys; this one has {len(keys)}"
         )
     combinations = root.combinations()
     if combinations > MAX_COMBINATIONS:
-        raise InvalidFilterPolicy(
+        raise _invalid(
             f"the policy is too complex: {combinations} value combinations, "
             f"the limit is {MAX_COMBINATIONS}"
         )
@@ -378,9 +363,9 @@ def _is_or(value: object) -> bool:
 
 def _policy_number(value: object, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidFilterPolicy("expected a number", path)
+        raise _invalid("expected a number", path)
     if not -MAX_NUMBER <= value <= MAX_NUMBER:
-        raise InvalidFilterPolicy("numbers must be between -1e9 and 1e9", path)
+        raise _invalid("numbers must be between -1e9 and 1e9", path)
     return round(float(value), NUMERIC_DECIMALS)
 
 
@@ -395,7 +380,7 @@ class _Compiler:
         alternatives: list[tuple[_Conjunction, ...]] = []
         for key, value in policy.items():
             if not isinstance(key, str):
-                raise InvalidFilterPolicy("keys must be strings", path)
+                raise _invalid("keys must be strings", path)
             here = _child(path, key)
             if key == "$or" and _is_or(value):
                 alternatives.append(
@@ -406,23 +391,23 @@ class _Compiler:
                 )
             elif isinstance(value, Mapping):
                 if self.scope == "MessageAttributes":
-                    raise InvalidFilterPolicy(
+                    raise _invalid(
                         "nested objects need the MessageBody scope; "
                         "MessageAttributes policies are flat",
                         here,
                     )
                 if not value:
-                    raise InvalidFilterPolicy("empty objects are not allowed", here)
+                    raise _invalid("empty objects are not allowed", here)
                 nested = self.conjunction(value, (*prefix, key), here)
                 fields.extend(nested.fields)
                 alternatives.extend(nested.alternatives)
             elif isinstance(value, list):
                 if not value:
-                    raise InvalidFilterPolicy("empty arrays are not allowed", here)
+                    raise _invalid("empty arrays are not allowed", here)
                 matchers = tuple(self.rule(rule, f"{here}[{i}]") for i, rule in enumerate(value))
                 fields.append(_Field((*prefix, key), matchers))
             else:
-                raise InvalidFilterPolicy("expected an array of match values", here)
+                raise _invalid("expected an array of match values", here)
         return _Conjunction(tuple(fields), tuple(alternatives))
 
     def rule(self, rule: object, path: str) -> _Matcher:
@@ -431,17 +416,17 @@ class _Compiler:
         if isinstance(rule, int | float):
             return _Exact(_policy_number(rule, path))
         if not isinstance(rule, Mapping):
-            raise InvalidFilterPolicy(
+            raise _invalid(
                 "a match value must be a string, a number, true, false, null or an operator object",
                 path,
             )
         if len(rule) != 1:
-            raise InvalidFilterPolicy("an operator object must have exactly one key", path)
+            raise _invalid("an operator object must have exactly one key", path)
         ((operator, argument),) = rule.items()
         here = _child(path, str(operator))
         if operator in ("prefix", "suffix", "equals-ignore-case"):
             if not isinstance(argument, str):
-                raise InvalidFilterPolicy(f"{operator} needs a string", here)
+                raise _invalid(f"{operator} needs a string", here)
             return _StringTest(operator, argument)
         if operator == "anything-but":
             return self.anything_but(argument, here)
@@ -449,16 +434,16 @@ class _Compiler:
             return self.numeric(argument, here)
         if operator == "exists":
             if not isinstance(argument, bool):
-                raise InvalidFilterPolicy("exists needs true or false", here)
+                raise _invalid("exists needs true or false", here)
             return _Exists(argument)
         if operator == "cidr":
             if not isinstance(argument, str):
-                raise InvalidFilterPolicy("cidr needs a network such as '10.0.0.0/24'", here)
+                raise _invalid("cidr needs a network such as '10.0.0.0/24'", here)
             try:
                 return _Cidr(ipaddress.ip_network(argument, strict=False))
             except ValueError as exc:
-                raise InvalidFilterPolicy(f"not a valid network ({exc})", here) from exc
-        raise InvalidFilterPolicy(
+                raise _invalid(f"not a valid network ({exc})", here) from exc
+        raise _invalid(
             f"unknown operator {operator!r}; SNS filter policies support "
             f"{', '.join(sorted(_OPERATORS))}",
             path,
@@ -467,26 +452,26 @@ class _Compiler:
     def anything_but(self, argument: object, path: str) -> _AnythingBut:
         if isinstance(argument, Mapping):
             if len(argument) != 1:
-                raise InvalidFilterPolicy("anything-but takes one operator", path)
+                raise _invalid("anything-but takes one operator", path)
             ((operator, text),) = argument.items()
             if operator not in ("prefix", "suffix", "equals-ignore-case"):
-                raise InvalidFilterPolicy(
+                raise _invalid(
                     f"anything-but supports prefix, suffix and equals-ignore-case, not {operator!r}",
                     path,
                 )
             if not isinstance(text, str):
-                raise InvalidFilterPolicy(f"{operator} needs a string", _child(path, operator))
+                raise _invalid(f"{operator} needs a string", _child(path, operator))
             return _AnythingBut(pattern=_StringTest(operator, text))
         values: list[Any] = argument if isinstance(argument, list) else [argument]
         if not values:
-            raise InvalidFilterPolicy("anything-but needs at least one value", path)
+            raise _invalid("anything-but needs at least one value", path)
         if all(isinstance(v, str) for v in values):
             return _AnythingBut(excluded=tuple(values))
         if not any(isinstance(v, str) for v in values):
             return _AnythingBut(
                 excluded=tuple(_policy_number(v, f"{path}[{i}]") for i, v in enumerate(values))
             )
-        raise InvalidFilterPolicy(
+        raise _invalid(
             "anything-but takes strings or numbers (not both), or a prefix/suffix/"
             "equals-ignore-case object",
             path,
@@ -494,7 +479,7 @@ class _Compiler:
 
     def numeric(self, argument: object, path: str) -> _Numeric:
         if not isinstance(argument, list) or len(argument) not in (2, 4):
-            raise InvalidFilterPolicy(
+            raise _invalid(
                 "numeric needs [operator, number] or [lower operator, number, "
                 "upper operator, number]",
                 path,
@@ -503,7 +488,7 @@ class _Compiler:
         for i in range(0, len(argument), 2):
             operator = argument[i]
             if operator not in _COMPARE:
-                raise InvalidFilterPolicy(
+                raise _invalid(
                     f"unknown numeric operator {operator!r}; use =, <, <=, > or >=",
                     f"{path}[{i}]",
                 )
@@ -511,12 +496,12 @@ class _Compiler:
         if len(conditions) == 2:
             (low_op, low), (high_op, high) = conditions
             if low_op not in (">", ">=") or high_op not in ("<", "<="):
-                raise InvalidFilterPolicy(
+                raise _invalid(
                     "a numeric range is a lower bound (> or >=) then an upper bound (< or <=)",
                     path,
                 )
             if low >= high:
-                raise InvalidFilterPolicy("the lower bound must be less than the upper bound", path)
+                raise _invalid("the lower bound must be less than the upper bound", path)
         return _Numeric(tuple(conditions))
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeAlias
 
-from sqltide.errors import UnprocessableEntity
+from sqltide.errors import InvalidMessage
 
 __all__ = [
     "DEFAULT_EMAIL_SUBJECT",
@@ -71,12 +71,6 @@ MAX_MESSAGE_BYTES = 262_144
 _ATTRIBUTE_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,256}")
 _RESERVED_PREFIXES = ("aws.", "amazon.")
 _ELLIPSIS = "\u2026"
-
-
-class InvalidMessage(UnprocessableEntity):
-    """The notification message is not valid."""
-
-    code = "invalid_message"
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,9 +62,15 @@ class PipelineError(errors.UnprocessableEntity):
         *,
         details: dict[str, Any] | None = None,
     ):
-        if not isinstance(problems, list):  # (message, details=...): rebuilt from an answer
+        if not isinstance(problems, list):
+            # (message, details=...), the convention of every error: rebuilt from an answer,
+            # whose message and details are whole already.
             found = (details or {}).get("errors") or []
-            problems = [Problem(**p) for p in found if isinstance(p, dict)]
+            self.problems = sorted(
+                (Problem(**p) for p in found if isinstance(p, dict)), key=_problem_order
+            )
+            super().__init__(problems, details=details)
+            return
         #: in the file's order (those without a place last)
         self.problems = sorted(problems, key=_problem_order)
         problems = self.problems
