@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..runtime import Runtime
-from . import catalog, errors, events, grants, hygiene, statements
+from . import catalog, errors, events, grants, hygiene, schemas, statements
 from .edge import RejectNulInUrl
 
 
@@ -43,6 +43,13 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
     app.include_router(catalog.router)
     app.include_router(events.router)
     app.include_router(grants.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # built once, then kept by FastAPI
+            app.openapi_schema = schemas.add_described_models(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", tags=["service"], summary="Liveness")
     async def health() -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""Request bodies, validated by pydantic at the HTTP edge."""
+"""Request bodies and answers at the HTTP edge, and how /openapi.json describes them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic.json_schema import models_json_schema
 
 ParamValue = str | int | float | bool | None
 
@@ -132,3 +133,31 @@ class ResultPageOut(BaseModel):
 class StatementListOut(BaseModel):
     statements: list[StatementOut]
     next_token: str | None
+
+
+# -- bodies taken as raw JSON ----------------------------------------------------------------
+#: Models of request bodies a route takes as raw JSON (see :func:`described`).
+_DESCRIBED: dict[str, type[BaseModel]] = {}
+
+
+def described(model: type[BaseModel]) -> WithJsonSchema:
+    """Describe a body taken as raw JSON (``dict[str, Any]``) as ``model`` in /openapi.json.
+
+    The events endpoints take the body as it is and let the service judge it with the model:
+    its problems then come back in sqltide's words and codes (``invalid_rule``,
+    ``invalid_filter_policy``, one error per PutEvents entry) rather than as pydantic's 422.
+    """
+    _DESCRIBED[model.__name__] = model
+    return WithJsonSchema({"$ref": f"#/components/schemas/{model.__name__}"})
+
+
+def add_described_models(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` (an OpenAPI document) with the :func:`described` models as components."""
+    _, found = models_json_schema(
+        [(model, "validation") for model in _DESCRIBED.values()],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in found.get("$defs", {}).items():
+        components.setdefault(name, definition)
+    return schema

@@ -7,6 +7,10 @@
 | ``topic`` | fans out to each subscription whose filter policy matches, one delivery each | the fan-out is recorded |
 | ``subscription`` | (made by a topic) e-mail over SMTP, webhook, or Amazon SNS | the other side accepts it |
 | ``event`` | puts the input as a new event, one hop deeper | the event is recorded |
+
+Each kind is one :class:`TargetKind` class registered by name in :data:`KINDS` (a new kind is
+one class); :class:`TargetRunner` holds what they share (the store, the statement service, one
+pooled HTTP client) and looks the kind up for each delivery.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from ..statements.requests import StatementRequest
 from ..statements.service import StatementService
@@ -58,6 +62,9 @@ def message_parts(payload: Any, default_subject: str) -> tuple[str, str, dict[st
 
 
 class TargetRunner:
+    """What every target kind needs to deliver (store, statements, SMTP, HTTP), and the
+    dispatch of one delivery to its kind."""
+
     def __init__(
         self,
         store: Store,
@@ -95,198 +102,12 @@ class TargetRunner:
             self._http = None
 
     def run(self, d: DeliveryRecord) -> None:
+        """Deliver ``d`` once with its target kind's class; :class:`TargetFailure` if it fails."""
         kind = d.target.get("kind")
-        handler = getattr(self, f"_run_{kind}", None)
-        if handler is None:
+        target_kind = KINDS.get(kind) if isinstance(kind, str) else None
+        if target_kind is None:
             raise TargetFailure("unknown_target", f"no target kind {kind!r}", retryable=False)
-        handler(d)
-
-    # -- kinds ---------------------------------------------------------------------------------
-    def _run_sql(self, d: DeliveryRecord) -> None:
-        from .. import errors
-
-        t = d.target
-        sqls = tuple(t.get("sqls") or [t["sql"]])
-        batch = len(sqls) > 1 or bool(t.get("sqls"))
-        req = StatementRequest(
-            sqls=sqls,
-            is_batch=batch,
-            parameters=t.get("parameters"),
-            statement_name=t.get("statement_name") or f"rule:{d.rule_name}",
-            client_token=d.id,
-            with_event=bool(t.get("with_event", False)),
-            warehouse=t.get("warehouse"),
-            batch_mode=t.get("mode", "transaction"),
-        )
-        # The SQL runs as the rule's owner, so the owner's grants apply now, at delivery: a
-        # grant revoked since the rule was made fails the delivery instead of running it.
-        grants = self.statements.grants
-        is_admin = grants.principal_is_admin(d.principal)
-        warehouse = req.warehouse or "default"
-        if grants.lookup(d.principal, warehouse, is_admin=is_admin) is None:
-            raise TargetFailure(
-                "permission_denied",
-                f"the rule's owner {d.principal!r} may not use warehouse {warehouse!r} (it has "
-                "no grant for it, or the grant was revoked); the SQL was not run",
-                retryable=False,
-            )
-        try:
-            self.statements.submit(d.principal, req, is_admin=is_admin)
-        except errors.TooManyRequests as exc:
-            raise TargetFailure(exc.code, exc.message, retryable=True) from exc
-        except errors.SqltideError as exc:
-            raise TargetFailure(exc.code, exc.message, retryable=False) from exc
-
-    def _run_webhook(self, d: DeliveryRecord) -> None:
-        from ..notify.delivery import DeliveryError
-        from ..notify.webhook import send_webhook
-
-        t = d.target
-        # An input that is not an object (a path picking one string, a text template) is sent
-        # as its JSON text.
-        body = d.payload if isinstance(d.payload, dict) else json.dumps(d.payload).encode()
-        try:
-            send_webhook(
-                t["url"],
-                body,
-                secret=t.get("secret"),
-                timeout=float(t.get("timeout_seconds", 10)),
-                headers={"Sqltide-Delivery-Id": d.id, **(t.get("headers") or {})},
-                client=self.http,
-            )
-        except DeliveryError as exc:
-            raise _from_delivery_error(exc) from exc
-
-    def _run_topic(self, d: DeliveryRecord) -> None:
-        from ..notify.filters import compile_filter_policy
-
-        topic = self.store.get_topic(d.principal, d.target["topic"])
-        if topic is None:
-            raise TargetFailure(
-                "topic_not_found", f"topic {d.target['topic']!r} no longer exists", False
-            )
-        subject, body, attributes = message_parts(d.payload, f"sqltide: {d.rule_name}")
-        now = self.clock()
-        fan_out = []
-        for sub in topic.subscriptions:
-            policy = sub.get("filter_policy")
-            if policy is not None and not compile_filter_policy(policy).matches(attributes):
-                continue
-            fan_out.append(
-                DeliveryRecord(
-                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d.id}:{sub['id']}")),
-                    principal=d.principal,
-                    event_id=d.event_id,
-                    rule_name=d.rule_name,
-                    target_id=f"{d.target_id}/{topic.name}/{sub['id']}",
-                    target={
-                        "kind": "subscription",
-                        "topic": topic.name,
-                        "subscription": sub,
-                        "retry_policy": d.target.get("retry_policy", {}),
-                        "_depth": d.target.get("_depth", 0),
-                    },
-                    payload={"subject": subject, "body": body, "attributes": attributes},
-                    status="PENDING",
-                    attempts=0,
-                    next_attempt_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        self.store.add_deliveries(fan_out)
-        if fan_out:
-            self.notifier.publish("deliveries", d.principal)
-
-    def _run_subscription(self, d: DeliveryRecord) -> None:
-        from ..notify.delivery import DeliveryError
-
-        sub = d.target["subscription"]
-        protocol, endpoint = sub["protocol"], sub["endpoint"]
-        subject, body = d.payload["subject"], d.payload["body"]
-        try:
-            if protocol == "email":
-                from ..notify.email import SmtpSettings, send_email
-                from ..notify.messages import Message
-
-                if not self.smtp_url:
-                    raise TargetFailure(
-                        "smtp_not_configured",
-                        "no SMTP server configured (SQLTIDE_SMTP_URL)",
-                        retryable=True,
-                    )
-                settings = SmtpSettings.from_url(self.smtp_url)
-                send_email(settings, [endpoint], Message(subject=subject, body=body))
-            elif protocol in ("webhook", "https"):
-                from ..notify.webhook import send_webhook
-
-                send_webhook(
-                    endpoint,
-                    {
-                        "subject": subject,
-                        "message": body,
-                        "topic": d.target["topic"],
-                        "attributes": d.payload.get("attributes", {}),
-                    },
-                    secret=sub.get("secret"),
-                    timeout=float(sub.get("timeout_seconds", 10)),
-                    headers={"Sqltide-Delivery-Id": d.id},
-                    client=self.http,
-                )
-            elif protocol == "sns":
-                from ..notify.messages import Message
-                from ..notify.sns import publish_sns
-
-                publish_sns(endpoint, Message(subject=subject, body=body))
-            else:
-                raise TargetFailure("unknown_protocol", f"no protocol {protocol!r}", False)
-        except DeliveryError as exc:
-            raise _from_delivery_error(exc) from exc
-
-    def _run_event(self, d: DeliveryRecord) -> None:
-        payload = d.payload
-        depth = int(d.target.get("_depth", 0)) + 1
-        # An input shaped like an event (the default: the whole event) keeps its source,
-        # detail-type and detail unless the target names its own source / detail_type.
-        looks_like_event = (
-            isinstance(payload, dict)
-            and "source" in payload
-            and ("detail-type" in payload or "detail_type" in payload)
-        )
-        if looks_like_event:
-            source = str(d.target.get("source") or payload["source"])
-            detail_type = str(
-                d.target.get("detail_type")
-                or payload.get("detail-type", payload.get("detail_type"))
-            )
-            detail = payload.get("detail", {})
-        else:
-            source = str(d.target.get("source", "sqltide.rules"))
-            detail_type = str(d.target.get("detail_type", d.rule_name))
-            detail = payload if isinstance(payload, dict) else {"value": payload}
-        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:put:{d.id}"))
-        now = self.clock()
-        self.store.put_events(
-            [
-                EventRecord(
-                    id=event_id,
-                    principal=d.principal,
-                    source=source,
-                    detail_type=detail_type,
-                    time=now,
-                    body=envelope(
-                        source=source,
-                        detail_type=detail_type,
-                        detail=detail,
-                        time=now,
-                        event_id=event_id,
-                    ),
-                    created_at=now,
-                    depth=depth,
-                )
-            ]
-        )
-        self.notifier.publish("events", d.principal)
+        target_kind.run(self, d)
 
     # -- failures ------------------------------------------------------------------------------
     def announce_failure(self, d: DeliveryRecord, error: dict[str, Any], now: float) -> None:
@@ -321,3 +142,255 @@ class TargetRunner:
             ]
         )
         self.notifier.publish("events", d.principal)
+
+
+# -- kinds -------------------------------------------------------------------------------------
+class TargetKind:
+    """One kind of target: what a delivery to it does.
+
+    A kind is one subclass registered by :func:`target_kind` under its ``name``; the runner
+    looks it up by the delivery's ``kind``. What a rule may say about a target of this kind is
+    its model in :mod:`sqltide.events.models` (checked when the rule is put), and what the
+    server alone can judge (a warehouse's grant, a topic's existence, a webhook's address) is
+    ``EventService``'s service-time check.
+    """
+
+    #: The ``kind`` a target (or an internal delivery) names.
+    name: ClassVar[str]
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        """Deliver ``d`` once; raise :class:`TargetFailure` when it fails."""
+        raise NotImplementedError
+
+
+#: Every target kind by name (the bus's ``subscription`` kind included).
+KINDS: dict[str, TargetKind] = {}
+
+_K = TypeVar("_K", bound=type[TargetKind])
+
+
+def target_kind(cls: _K) -> _K:
+    """Register a target kind class (one instance: kinds hold no state of their own)."""
+    KINDS[cls.name] = cls()
+    return cls
+
+
+@target_kind
+class SqlTarget(TargetKind):
+    """Submit the target's SQL as the rule's owner, the delivery id as client token."""
+
+    name = "sql"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        from .. import errors
+
+        t = d.target
+        sqls = tuple(t.get("sqls") or [t["sql"]])
+        batch = len(sqls) > 1 or bool(t.get("sqls"))
+        req = StatementRequest(
+            sqls=sqls,
+            is_batch=batch,
+            parameters=t.get("parameters"),
+            statement_name=t.get("statement_name") or f"rule:{d.rule_name}",
+            client_token=d.id,
+            with_event=bool(t.get("with_event", False)),
+            warehouse=t.get("warehouse"),
+            batch_mode=t.get("mode", "transaction"),
+        )
+        # The SQL runs as the rule's owner, so the owner's grants apply now, at delivery: a
+        # grant revoked since the rule was made fails the delivery instead of running it.
+        grants = runner.statements.grants
+        is_admin = grants.principal_is_admin(d.principal)
+        warehouse = req.warehouse or "default"
+        if grants.lookup(d.principal, warehouse, is_admin=is_admin) is None:
+            raise TargetFailure(
+                "permission_denied",
+                f"the rule's owner {d.principal!r} may not use warehouse {warehouse!r} (it has "
+                "no grant for it, or the grant was revoked); the SQL was not run",
+                retryable=False,
+            )
+        try:
+            runner.statements.submit(d.principal, req, is_admin=is_admin)
+        except errors.TooManyRequests as exc:
+            raise TargetFailure(exc.code, exc.message, retryable=True) from exc
+        except errors.SqltideError as exc:
+            raise TargetFailure(exc.code, exc.message, retryable=False) from exc
+
+
+@target_kind
+class WebhookTarget(TargetKind):
+    """POST the input as JSON, signed when the target has a secret."""
+
+    name = "webhook"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        from ..notify.delivery import DeliveryError
+        from ..notify.webhook import send_webhook
+
+        t = d.target
+        # An input that is not an object (a path picking one string, a text template) is sent
+        # as its JSON text.
+        body = d.payload if isinstance(d.payload, dict) else json.dumps(d.payload).encode()
+        try:
+            send_webhook(
+                t["url"],
+                body,
+                secret=t.get("secret"),
+                timeout=float(t.get("timeout_seconds", 10)),
+                headers={"Sqltide-Delivery-Id": d.id, **(t.get("headers") or {})},
+                client=runner.http,
+            )
+        except DeliveryError as exc:
+            raise _from_delivery_error(exc) from exc
+
+
+@target_kind
+class TopicTarget(TargetKind):
+    """Fan out to each subscription whose filter policy matches: one delivery each."""
+
+    name = "topic"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        from ..notify.filters import compile_filter_policy
+
+        topic = runner.store.get_topic(d.principal, d.target["topic"])
+        if topic is None:
+            raise TargetFailure(
+                "topic_not_found", f"topic {d.target['topic']!r} no longer exists", False
+            )
+        subject, body, attributes = message_parts(d.payload, f"sqltide: {d.rule_name}")
+        now = runner.clock()
+        fan_out = []
+        for sub in topic.subscriptions:
+            policy = sub.get("filter_policy")
+            if policy is not None and not compile_filter_policy(policy).matches(attributes):
+                continue
+            fan_out.append(
+                DeliveryRecord(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{d.id}:{sub['id']}")),
+                    principal=d.principal,
+                    event_id=d.event_id,
+                    rule_name=d.rule_name,
+                    target_id=f"{d.target_id}/{topic.name}/{sub['id']}",
+                    target={
+                        "kind": SubscriptionTarget.name,
+                        "topic": topic.name,
+                        "subscription": sub,
+                        "retry_policy": d.target.get("retry_policy", {}),
+                        "_depth": d.target.get("_depth", 0),
+                    },
+                    payload={"subject": subject, "body": body, "attributes": attributes},
+                    status="PENDING",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        runner.store.add_deliveries(fan_out)
+        if fan_out:
+            runner.notifier.publish("deliveries", d.principal)
+
+
+@target_kind
+class SubscriptionTarget(TargetKind):
+    """(Made by a topic, never named by a rule.) E-mail over SMTP, a webhook, or Amazon SNS."""
+
+    name = "subscription"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        from ..notify.delivery import DeliveryError
+
+        sub = d.target["subscription"]
+        protocol, endpoint = sub["protocol"], sub["endpoint"]
+        subject, body = d.payload["subject"], d.payload["body"]
+        try:
+            if protocol == "email":
+                from ..notify.email import SmtpSettings, send_email
+                from ..notify.messages import Message
+
+                if not runner.smtp_url:
+                    raise TargetFailure(
+                        "smtp_not_configured",
+                        "no SMTP server configured (SQLTIDE_SMTP_URL)",
+                        retryable=True,
+                    )
+                settings = SmtpSettings.from_url(runner.smtp_url)
+                send_email(settings, [endpoint], Message(subject=subject, body=body))
+            elif protocol in ("webhook", "https"):
+                from ..notify.webhook import send_webhook
+
+                send_webhook(
+                    endpoint,
+                    {
+                        "subject": subject,
+                        "message": body,
+                        "topic": d.target["topic"],
+                        "attributes": d.payload.get("attributes", {}),
+                    },
+                    secret=sub.get("secret"),
+                    timeout=float(sub.get("timeout_seconds", 10)),
+                    headers={"Sqltide-Delivery-Id": d.id},
+                    client=runner.http,
+                )
+            elif protocol == "sns":
+                from ..notify.messages import Message
+                from ..notify.sns import publish_sns
+
+                publish_sns(endpoint, Message(subject=subject, body=body))
+            else:
+                raise TargetFailure("unknown_protocol", f"no protocol {protocol!r}", False)
+        except DeliveryError as exc:
+            raise _from_delivery_error(exc) from exc
+
+
+@target_kind
+class EventTarget(TargetKind):
+    """Put the input as a new event, one hop deeper (loop protection counts the hops)."""
+
+    name = "event"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        payload = d.payload
+        depth = int(d.target.get("_depth", 0)) + 1
+        # An input shaped like an event (the default: the whole event) keeps its source,
+        # detail-type and detail unless the target names its own source / detail_type.
+        looks_like_event = (
+            isinstance(payload, dict)
+            and "source" in payload
+            and ("detail-type" in payload or "detail_type" in payload)
+        )
+        if looks_like_event:
+            source = str(d.target.get("source") or payload["source"])
+            detail_type = str(
+                d.target.get("detail_type")
+                or payload.get("detail-type", payload.get("detail_type"))
+            )
+            detail = payload.get("detail", {})
+        else:
+            source = str(d.target.get("source", "sqltide.rules"))
+            detail_type = str(d.target.get("detail_type", d.rule_name))
+            detail = payload if isinstance(payload, dict) else {"value": payload}
+        event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sqltide:put:{d.id}"))
+        now = runner.clock()
+        runner.store.put_events(
+            [
+                EventRecord(
+                    id=event_id,
+                    principal=d.principal,
+                    source=source,
+                    detail_type=detail_type,
+                    time=now,
+                    body=envelope(
+                        source=source,
+                        detail_type=detail_type,
+                        detail=detail,
+                        time=now,
+                        event_id=event_id,
+                    ),
+                    created_at=now,
+                    depth=depth,
+                )
+            ]
+        )
+        runner.notifier.publish("events", d.principal)
