@@ -1,6 +1,6 @@
 """The PostgreSQL store against a real server: races, lost connections, cross-process wake-ups.
 
-The behaviour both stores share is tested in ``tests/unit/store/test_store.py``; this file
+The behaviour both stores share is tested in the contract suite, ``tests/unit/store/``; this file
 covers what only a shared, networked database brings. Each test gets a fresh database cloned
 from a template migrated once per session.
 """

@@ -107,7 +107,7 @@ POSTGRES = PostgresDialect()
 class PostgresStore(SqlStore):
     dialect = "postgres"
     sql_dialect = POSTGRES
-    fast_calls = False
+    reads_never_wait = False
     #: How long a call keeps retrying after losing its connection before giving up.
     retry_seconds: float = 30.0
     #: First and longest pause between retries (exponential in between, with jitter).

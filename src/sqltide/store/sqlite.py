@@ -31,7 +31,7 @@ SQLITE = Dialect()
 class SQLiteStore(SqlStore):
     dialect = "sqlite"
     sql_dialect = SQLITE
-    fast_calls = True
+    reads_never_wait = True
 
     def __init__(self, url: str):
         self.url = url

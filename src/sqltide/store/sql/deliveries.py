@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..events import DeliveryRecord
+from ..interfaces.deliveries import DeliveryStore
 from . import base as codec
 from .base import SqlHooks, Tx, insert_deliveries
 
 
-class DeliveriesMixin(SqlHooks):
-    """Deliveries (:class:`~sqltide.store.base.Store`)."""
+class DeliveriesMixin(SqlHooks, DeliveryStore):
+    """Deliveries (:class:`~sqltide.store.interfaces.deliveries.DeliveryStore`)."""
 
     def add_deliveries(self, deliveries: Sequence[DeliveryRecord]) -> None:
         if deliveries:

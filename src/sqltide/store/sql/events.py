@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..events import DeliveryRecord, EventRecord
+from ..interfaces.events import EventStore
 from .base import SqlHooks, Tx, insert_deliveries, insert_events
 
 
-class EventsMixin(SqlHooks):
-    """Events (:class:`~sqltide.store.base.Store`)."""
+class EventsMixin(SqlHooks, EventStore):
+    """Events (:class:`~sqltide.store.interfaces.events.EventStore`)."""
 
     def put_events(self, events: Sequence[EventRecord]) -> None:
         if events:

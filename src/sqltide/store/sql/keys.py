@@ -1,29 +1,17 @@
-"""Store meta values, API keys and warehouse grants, written once for both dialects."""
+"""API keys and warehouse grants, written once for both dialects."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+from ..interfaces.keys import KeyStore
 from ..records import ApiKeyRecord, GrantRecord
 from . import base as codec
 from .base import SqlHooks, Tx
 
 
-class KeysMixin(SqlHooks):
-    """Meta values, API keys and grants (:class:`~sqltide.store.base.Store`)."""
-
-    # -- meta ----------------------------------------------------------------------------------
-    def get_or_set_meta(self, key: str, value: str) -> str:
-        def run(tx: Tx) -> str:
-            tx.execute(
-                "INSERT INTO sqltide_meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (key, value),
-            )
-            row = tx.one("SELECT value FROM sqltide_meta WHERE key = ?", (key,))
-            assert row is not None
-            return str(row["value"])
-
-        return self._tx("get_or_set_meta", run)
+class KeysMixin(SqlHooks, KeyStore):
+    """API keys and grants (:class:`~sqltide.store.interfaces.keys.KeyStore`)."""
 
     # -- API keys ------------------------------------------------------------------------------
     def insert_api_key(self, key: ApiKeyRecord) -> None:

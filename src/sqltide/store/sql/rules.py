@@ -13,6 +13,7 @@ from operator import attrgetter
 from typing import Any
 
 from ..events import EventRecord, RuleRecord
+from ..interfaces.rules import RuleStore
 from . import base as codec
 from .base import SqlHooks, Tx, insert_events
 
@@ -32,8 +33,8 @@ def _rule_row(rule: RuleRecord) -> dict[str, Any]:
     return row
 
 
-class RulesMixin(SqlHooks):
-    """Rules and their firings (:class:`~sqltide.store.base.Store`)."""
+class RulesMixin(SqlHooks, RuleStore):
+    """Rules and their firings (:class:`~sqltide.store.interfaces.rules.RuleStore`)."""
 
     def upsert_rule(self, rule: RuleRecord) -> bool:
         row = _rule_row(rule)

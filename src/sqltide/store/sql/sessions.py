@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ... import errors
+from ..interfaces.sessions import SessionStore
 from ..records import SessionRecord, StatementRecord
 from . import base as codec
 from .base import ACTIVE_SQL, SqlHooks, Tx
 
 
-class SessionsMixin(SqlHooks):
-    """Sessions (:class:`~sqltide.store.base.Store`), and the checks statements make on them."""
+class SessionsMixin(SqlHooks, SessionStore):
+    """Sessions (:class:`~sqltide.store.interfaces.sessions.SessionStore`), and the checks
+    statements make on them."""
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         rows = self._rows("get_session", "SELECT * FROM sessions WHERE id = ?", (session_id,))

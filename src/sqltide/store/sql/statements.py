@@ -16,6 +16,7 @@ from typing import Any
 
 from ... import errors
 from ..events import statement_event
+from ..interfaces.statements import StatementStore
 from ..records import (
     SessionRecord,
     StatementFilter,
@@ -66,8 +67,8 @@ def encode_fields(fields: dict[str, object]) -> dict[str, object]:
     return out
 
 
-class StatementsMixin(SessionsMixin, SqlHooks):
-    """Statements (:class:`~sqltide.store.base.Store`)."""
+class StatementsMixin(SessionsMixin, SqlHooks, StatementStore):
+    """Statements (:class:`~sqltide.store.interfaces.statements.StatementStore`)."""
 
     # -- submit and read -----------------------------------------------------------------------
     def create_statement(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from ..events import TopicRecord
+from ..interfaces.topics import TopicStore
 from . import base as codec
 from .base import SqlHooks
 from .rules import delete_named
 
 
-class TopicsMixin(SqlHooks):
-    """Topics (:class:`~sqltide.store.base.Store`)."""
+class TopicsMixin(SqlHooks, TopicStore):
+    """Topics (:class:`~sqltide.store.interfaces.topics.TopicStore`)."""
 
     def upsert_topic(self, topic: TopicRecord) -> bool:
         row = {

@@ -1,0 +1,1 @@
+"""The store contract suite (a package, so its ``conftest`` is ``store.conftest``)."""

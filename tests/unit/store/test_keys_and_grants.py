@@ -1,0 +1,58 @@
+"""API keys and warehouse grants."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+import pytest
+
+from sqltide.store import ApiKeyRecord, GrantRecord, Store
+
+from .conftest import T0
+
+
+# -- API keys ----------------------------------------------------------------------------------
+def test_api_keys_insert_find_list_revoke(store: Store) -> None:
+    admin = ApiKeyRecord("k1", "alice", "h1", T0, name="ci", is_admin=True)
+    plain = ApiKeyRecord("k2", "bob", "h2", T0 + 1)
+    store.insert_api_key(plain)
+    store.insert_api_key(admin)
+    assert store.find_api_key("h1") == admin
+    assert store.find_api_key("nope") is None
+    assert store.list_api_keys() == [admin, plain]  # oldest first
+    assert store.revoke_api_key("k2", T0 + 5)
+    assert not store.revoke_api_key("k2", T0 + 6)  # once
+    assert not store.revoke_api_key("unknown", T0 + 6)
+    got = store.find_api_key("h2")
+    assert got is not None and got.revoked_at == T0 + 5
+
+
+# -- warehouse grants --------------------------------------------------------------------------
+def test_grants_upsert_get_list_delete(store: Store) -> None:
+    ro = GrantRecord("bob", "pg", "read_only", T0, db_role="bob_role")
+    assert store.upsert_grant(GrantRecord("alice", "default", "read_write", T0))
+    assert store.upsert_grant(ro)
+    assert store.upsert_grant(GrantRecord("bob", "default", "read_write", T0 + 1))
+    assert store.get_grant("bob", "pg") == ro
+    assert store.get_grant("bob", "nope") is None
+    assert store.get_grant("carol", "pg") is None
+    assert [(g.principal, g.warehouse) for g in store.list_grants()] == [
+        ("alice", "default"),
+        ("bob", "default"),
+        ("bob", "pg"),
+    ]
+    assert [g.warehouse for g in store.list_grants("bob")] == ["default", "pg"]
+    assert store.list_grants("carol") == []
+    # changing a grant keeps when it was first made
+    assert not store.upsert_grant(GrantRecord("bob", "pg", "read_write", T0 + 9))
+    assert store.get_grant("bob", "pg") == GrantRecord("bob", "pg", "read_write", T0)
+    assert store.delete_grant("bob", "pg")
+    assert not store.delete_grant("bob", "pg")
+    assert store.get_grant("bob", "pg") is None
+    assert [g.warehouse for g in store.list_grants("bob")] == ["default"]
+
+
+def test_a_grant_s_access_is_checked_by_the_schema(store: Store) -> None:
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.CheckViolation)):
+        store.upsert_grant(GrantRecord("bob", "pg", "superuser", T0))
