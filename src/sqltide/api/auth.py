@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from ..keys import authenticate, hash_key
-from .calls import call
+from .calls import read
 
 ANONYMOUS = "anonymous"
 CACHE_SECONDS = 2.0
@@ -47,7 +47,7 @@ async def caller(request: Request) -> Caller:
     hit = cache.get(digest)
     if hit is not None and hit[1] > now:
         return hit[0]
-    record = await call(request, authenticate, state.runtime.store, key)
+    record = await read(request, authenticate, state.runtime.store, key)
     who = Caller(record.principal, record.is_admin)
     if len(cache) >= _CACHE_MAX:
         cache.clear()

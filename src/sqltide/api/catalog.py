@@ -8,13 +8,12 @@ from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from .. import errors
 from ..engines import Access, Engine
 from ..grants import Grants
 from .auth import Caller, caller
-from .calls import call
+from .calls import off_loop, read
 from .schemas import ERROR_RESPONSES
 
 router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
@@ -23,7 +22,7 @@ router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
 async def _ask(fn: Callable[..., T], *args: Any) -> T:
     """Run a catalog call off the loop, with warehouse errors as API errors."""
     try:
-        return await run_in_threadpool(fn, *args)
+        return await off_loop(fn, *args)
     except errors.EngineError as exc:
         if exc.code == "connection_error":
             raise errors.WarehouseUnavailable(exc.message, details=exc.to_dict()) from exc
@@ -45,7 +44,7 @@ async def _engine(request: Request, warehouse: str | None, who: Caller) -> tuple
     """
     engines: dict[str, Engine] = request.app.state.runtime.engines
     name = warehouse or "default"
-    grant = await call(
+    grant = await read(
         request,
         functools.partial(_grants(request).require, is_admin=who.is_admin),
         who.principal,
@@ -66,9 +65,7 @@ async def _engine(request: Request, warehouse: str | None, who: Caller) -> tuple
 @router.get("/v1/warehouses", summary="The warehouses the caller may use")
 async def warehouses(request: Request, who: CallerDep) -> dict[str, Any]:
     engines: dict[str, Engine] = request.app.state.runtime.engines
-    granted = await call(
-        request, functools.partial(_grants(request).visible, is_admin=who.is_admin), who.principal
-    )
+    granted = await off_loop(_grants(request).visible, who.principal, is_admin=who.is_admin)
     return {
         "warehouses": [
             {

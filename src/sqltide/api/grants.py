@@ -16,7 +16,7 @@ from ..grants import Grants
 from ..keys import check_principal
 from ..store import GrantRecord
 from .auth import Caller, caller
-from .calls import call
+from .calls import off_loop
 from .responses import JSONResponse
 from .schemas import ERROR_RESPONSES
 from .views import iso
@@ -64,7 +64,7 @@ def grant_dict(g: GrantRecord) -> dict[str, Any]:
 async def list_grants(
     request: Request, who: AdminDep, principal: str | None = None
 ) -> dict[str, Any]:
-    found = await call(request, _grants(request).store.list_grants, principal)
+    found = await off_loop(_grants(request).store.list_grants, principal)
     return {"grants": [grant_dict(g) for g in found]}
 
 
@@ -81,8 +81,8 @@ async def put_grant(
             "which has no roles",
             details={"warehouse": warehouse},
         )
-    grant, created = await call(
-        request, _grants(request).grant, principal, warehouse, body.access, body.db_role
+    grant, created = await off_loop(
+        _grants(request).grant, principal, warehouse, body.access, body.db_role
     )
     return JSONResponse(grant_dict(grant), status_code=201 if created else 200)
 
@@ -91,7 +91,7 @@ async def put_grant(
     "/{principal:path}/{warehouse}", status_code=204, summary="Revoke a principal's grant"
 )
 async def delete_grant(principal: str, warehouse: str, request: Request, who: AdminDep) -> Response:
-    if not await call(request, _grants(request).store.delete_grant, principal, warehouse):
+    if not await off_loop(_grants(request).store.delete_grant, principal, warehouse):
         raise errors.NotFound(
             f"principal {principal!r} has no grant for warehouse {warehouse!r}",
             details={"principal": principal, "warehouse": warehouse},

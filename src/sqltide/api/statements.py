@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from .. import errors
 from ..statements.requests import StatementRequest
@@ -15,7 +13,7 @@ from ..statements.results import json_bytes
 from ..statements.service import StatementService
 from ..store import StatementStatus
 from .auth import Caller, caller
-from .calls import call
+from .calls import off_loop, read
 from .responses import JSONResponse, items_fragment
 from .schemas import (
     ERROR_RESPONSES,
@@ -54,9 +52,8 @@ def _request(
 
 async def _submit(request: Request, who: Caller, req: StatementRequest) -> JSONResponse:
     service = _service(request)
-    view, created = await call(
-        request, functools.partial(service.submit, is_admin=who.is_admin), who.principal, req
-    )
+    # A write: in a thread, since it may wait for the store's writer.
+    view, created = await off_loop(service.submit, who.principal, req, is_admin=who.is_admin)
     return JSONResponse(view_dict(view), status_code=201 if created else 200)
 
 
@@ -98,7 +95,7 @@ async def describe(
     if wait:
         view = await service.describe_wait(who.principal, statement_id, wait)
     else:
-        view = await call(request, service.describe, who.principal, statement_id)
+        view = await read(request, service.describe, who.principal, statement_id)
     return JSONResponse(view_dict(view))
 
 
@@ -124,13 +121,13 @@ async def result(
         rows = min(max_rows or settings.page_max_rows, settings.page_max_rows)
         max_bytes = settings.page_max_bytes
 
-    reader = await call(request, service.result_reader, who.principal, statement_id)
+    reader = await read(request, service.result_reader, who.principal, statement_id)
 
-    def read() -> Any:
+    def read_page() -> Any:
         return reader.page(next_token or None, fmt=format, max_rows=rows, max_bytes=max_bytes)
 
     # A small inline result is read on the loop; files (up to a page's megabytes) off it.
-    page = read() if reader.in_memory else await run_in_threadpool(read)
+    page = read_page() if reader.in_memory else await off_loop(read_page)
     if format != "json":
         headers = {"Sqltide-Total-Rows": str(page.total_rows)}
         if page.next_token:
@@ -173,8 +170,7 @@ async def list_statements(
             f"created_after/created_before must be ISO 8601 times: {exc}"
         ) from exc
     service = _service(request)
-    rows, token = await call(
-        request,
+    rows, token = await off_loop(
         lambda: service.list(
             who.principal,
             status=status,

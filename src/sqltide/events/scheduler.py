@@ -24,6 +24,7 @@ downtime or a stall, each rule's missed-firing policy decides what runs (see
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -248,6 +249,7 @@ class Scheduler(PeriodicKind):
         self._rules = fresh
         if principals is None:
             self._loaded_at = now
+            _freeze_once()
         if self._prepared is not None:
             self._prepared.rules = {
                 key: item for key, item in self._prepared.rules.items() if fresh.get(key) is item[0]
@@ -307,6 +309,24 @@ class Scheduler(PeriodicKind):
                 logger.info("rule %s/%s fired", principal, name)
                 fired.add(principal)
         return lost
+
+
+_frozen = False
+
+
+def _freeze_once() -> None:
+    """After the first full read of the rules, move every object then alive out of the
+    collector's reach (``gc.freeze``), once per process.
+
+    Measured (ADR 0006): with 10,000 schedule rules in memory, each full (generation 2)
+    collection took 110-150 ms, holding the GIL and so stalling the HTTP event loop of the same
+    process; after a freeze, 18-36 ms. Frozen objects are still freed when unreferenced; only
+    cycles already alive at this moment are never collected, a one-off.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 def _parse(rule: RuleRecord) -> Schedule:

@@ -189,16 +189,17 @@ class StatementService:
         deadline = loop.time() + wait
         with self.notifier.waiter("statement", parent) as waiter:
             while True:
-                view = await self._off_loop(self.describe, principal, statement_id)
+                view = await self._read(self.describe, principal, statement_id)
                 remaining = deadline - loop.time()
                 if view.record.status.is_terminal or remaining <= 0:
                     return view
                 await waiter.wait(remaining)
                 waiter.reset()
 
-    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
-        """Call a store-touching method: on the loop for a fast store, else in a thread."""
-        if self.store.fast_calls:
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A point read: on the loop when the store's reads never wait, else in a thread
+        (writes always go to a thread: ADR 0006)."""
+        if self.store.reads_never_wait:
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
 
@@ -295,7 +296,8 @@ class StatementService:
     async def cancel_wait(
         self, principal: str, statement_id: str, wait: float = 5.0
     ) -> StatementView:
-        await self._off_loop(self.cancel, principal, statement_id)
+        # A write and a wake-up (a NOTIFY on PostgreSQL): never on the event loop.
+        await asyncio.to_thread(self.cancel, principal, statement_id)
         return await self.describe_wait(principal, statement_id, wait)
 
 
