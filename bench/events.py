@@ -33,8 +33,8 @@ from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.settings import Settings
 from sqltide.store import store_from_url
-from sqltide.store.events import EventRecord, envelope
-from sqltide.store.notify import Notifier
+from sqltide.store.event_records import EventRecord, envelope
+from sqltide.store.wakeups import Notifier
 
 P = "bench"
 

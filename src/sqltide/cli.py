@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import sys
 import time
@@ -23,6 +22,7 @@ from .cli_common import (
     UrlOpt,
     _client,
     _fail,
+    _fail_with,
     console,
     credentials_path,
     err,
@@ -30,6 +30,7 @@ from .cli_common import (
 from .cli_grants import DbRoleOpt, ReadOnlyOpt, check_warehouses, local_grants
 from .cli_grants import register as _register_grants
 from .errors import SqltideError
+from .urls import redact_url
 
 if TYPE_CHECKING:
     pass
@@ -149,9 +150,9 @@ def serve(
     console.print(
         f"sqltide {__version__} listening on [bold]http://{host}:{port}[/] "
         f"(API docs at http://{host}:{port}/docs)\n"
-        f"  home: {settings.home_dir}\n  store: {_redact(settings.store_url)}\n"
+        f"  home: {settings.home_dir}\n  store: {redact_url(settings.store_url)}\n"
         f"  storage: {settings.storage_url}\n"
-        + "".join(f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items())
+        + "".join(f"  warehouse {n}: {redact_url(u)}\n" for n, u in settings.warehouse_urls.items())
     )
     if role == "api":
         console.print(
@@ -174,11 +175,7 @@ def _listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        err.print(
-            f"[bold red]error[/] [dim](config_error)[/]: cannot listen on {host}:{port}: "
-            f"{exc.strerror}"
-        )
-        raise typer.Exit(1) from exc
+        raise _fail_with("config_error", f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     return sock
 
 
@@ -194,14 +191,14 @@ def _run_worker(runtime: Any) -> None:
     if runtime.role == "scheduler":
         console.print(
             f"sqltide {__version__} scheduler {runtime.loop.owner} running (schedule firings)\n"
-            f"  store: {_redact(settings.store_url)}\n"
+            f"  store: {redact_url(settings.store_url)}\n"
         )
     else:
         console.print(
             f"sqltide {__version__} worker {runtime.loop.owner} running "
-            f"({settings.worker_concurrency} at once)\n  store: {_redact(settings.store_url)}\n"
+            f"({settings.worker_concurrency} at once)\n  store: {redact_url(settings.store_url)}\n"
             + "".join(
-                f"  warehouse {n}: {_redact(u)}\n" for n, u in settings.warehouse_urls.items()
+                f"  warehouse {n}: {redact_url(u)}\n" for n, u in settings.warehouse_urls.items()
             )
         )
     try:
@@ -211,20 +208,6 @@ def _run_worker(runtime: Any) -> None:
         runtime.stop()
 
 
-def _redact(url: str) -> str:
-    """A URL without its password, for printing."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if not parts.password:
-        return url  # unchanged (urlunsplit would drop the slashes of sqlite:////abs/path)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-# -- sql ---------------------------------------------------------------------------------------
 def _parse_params(values: list[str] | None) -> dict[str, Any] | None:
     if not values:
         return None
@@ -596,8 +579,7 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key at once."""
     if not _store().revoke_api_key(key_id, time.time()):
-        err.print(f"[red]no active key with id {key_id!r}[/]")
-        raise typer.Exit(1)
+        raise _fail_with("not_found", f"no active key with id {key_id!r}", key_id=key_id)
     console.print(f"revoked {key_id}")
 
 
@@ -687,8 +669,7 @@ def demo(
             timeout=timeout,
         )
     except (FileExistsError, FileNotFoundError) as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        code = 1
+        raise _fail_with("config_error", str(exc)) from exc
     raise typer.Exit(code)
 
 
@@ -718,8 +699,7 @@ def mail_catcher(
     try:
         catcher.start()
     except OSError as exc:
-        err.print(f"[bold red]error:[/] cannot listen on 127.0.0.1:{port}: {exc}")
-        raise typer.Exit(1) from None
+        raise _fail_with("config_error", f"cannot listen on 127.0.0.1:{port}: {exc}") from None
     console.print(f"Catching mail on 127.0.0.1:{catcher.port}, keeping it in {folder.resolve()}")
     console.print(f"SQLTIDE_SMTP_URL='{catcher.smtp_url()}'", highlight=False, soft_wrap=True)
     try:
@@ -731,8 +711,6 @@ def mail_catcher(
 
 
 def main() -> None:
-    # Typer reads SQLTIDE_* flags itself; keep pydantic-settings' view of the home consistent.
-    os.environ.setdefault("SQLTIDE_HOME", str(Path("~/.sqltide").expanduser()))
     app()
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
-from .cli_common import KeyOpt, UrlOpt, _client, _fail, console, err
+from .cli_common import KeyOpt, UrlOpt, _client, _fail, _fail_with, console, err
 from .errors import SqltideError
 
 if TYPE_CHECKING:
@@ -77,13 +77,6 @@ _RULE_FIELDS = (
 )
 _TOPIC_FIELDS = ("subscriptions", "display_name")
 #: How the server shows a webhook secret; putting it back would replace the real secret.
-
-
-def _fail_with(code: str, message: str, **details: Any) -> typer.Exit:
-    """Like :func:`_fail`, for a problem found here rather than by the server."""
-    exc = SqltideError(message, details=details)
-    exc.code = code  # type: ignore[misc]
-    return _fail(exc)
 
 
 def _check_format(fmt: str) -> None:

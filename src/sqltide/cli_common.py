@@ -33,10 +33,18 @@ FormatOpt = Annotated[str, typer.Option("--format", "-F", help="table, csv or js
 
 
 def _fail(exc: SqltideError) -> typer.Exit:
+    """Print ``exc`` the one way every command prints an error; raise what it returns."""
     err.print(f"[bold red]error[/] [dim]({exc.code})[/]: {exc.message}")
     if exc.details:
         err.print(f"[dim]{json.dumps(exc.details, default=str)}[/]")
     return typer.Exit(1)
+
+
+def _fail_with(code: str, message: str, **details: Any) -> typer.Exit:
+    """Like :func:`_fail`, for a problem found by the command rather than by the server."""
+    exc = SqltideError(message, details=details)
+    exc.code = code  # type: ignore[misc]
+    return _fail(exc)
 
 
 def _client(url: str | None, api_key: str | None) -> Any:
@@ -48,4 +56,4 @@ def _client(url: str | None, api_key: str | None) -> Any:
 def credentials_path() -> Path:
     from .settings import load_settings
 
-    return load_settings().home_dir / "credentials"
+    return load_settings().credentials_path

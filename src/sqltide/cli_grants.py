@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .cli_common import _fail, console, err
+from .cli_common import _fail, _fail_with, console, err
 from .errors import SqltideError, UnprocessableEntity
 
 if TYPE_CHECKING:
@@ -142,5 +142,8 @@ def grants_revoke(
         if warehouse not in missing:
             console.print(f"revoked: {principal!r} may no longer use {warehouse!r}")
     if missing:
-        err.print(f"[red]{principal!r} had no grant for {', '.join(map(repr, missing))}[/]")
-        raise typer.Exit(1)
+        raise _fail_with(
+            "not_found",
+            f"{principal!r} had no grant for {', '.join(map(repr, missing))}",
+            missing=missing,
+        )

@@ -23,7 +23,7 @@ from .statements.jobs import StatementJobs
 from .statements.service import StatementService
 from .storage import Storage, storage_from_url
 from .store import Store, store_from_url
-from .store.notify import Notifier
+from .store.wakeups import Notifier
 from .worker import WorkLoop
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class Runtime:
         sandbox_dirs = allowed_dirs(settings)  # before anything is made: a refusal is cheap
         # Owner-only, as is everything sqltide makes under it (see files.py).
         private_dir(settings.home_dir)
-        tighten(settings.home_dir / "credentials")  # left looser by hand or an older sqltide
+        tighten(settings.credentials_path)  # left looser by hand or an older sqltide
         store = store_from_url(settings.store_url)
         store.migrate()
         store.result_retention_seconds = settings.result_retention_seconds

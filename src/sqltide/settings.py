@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_HOME = Path("~/.sqltide")
+from .paths import DEFAULT_HOME, credentials_file
 
 
 class Settings(BaseSettings):
@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     @property
     def home_dir(self) -> Path:
         return self.home.expanduser()
+
+    @property
+    def credentials_path(self) -> Path:
+        """The admin key `sqltide serve` made first, for the CLI on this machine."""
+        return credentials_file(self.home_dir)
 
     @property
     def store_url(self) -> str:

@@ -6,6 +6,7 @@ import difflib
 import importlib
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import ConfigError
 
@@ -43,3 +44,28 @@ def implementation_for(kind: str, url: str, implementations: dict[str, str]) -> 
         raise unknown_scheme(kind, scheme, list(implementations))
     module, cls = target.split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any password (in the user part or a ``password=`` query) shown as ``***``.
+
+    The one function that prints or logs a backend URL. A URL with nothing to hide comes back
+    exactly as given (rebuilding it would drop the slashes of ``sqlite:////abs/path``).
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        secret_in_user = "@" in netloc and ":" in netloc.rsplit("@", 1)[0]
+        secret_in_query = "password" in parts.query
+        if not (secret_in_user or secret_in_query):
+            return url
+        if secret_in_user:
+            userinfo, host = netloc.rsplit("@", 1)
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+        query = parts.query
+        if secret_in_query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, "***" if k == "password" else v) for k, v in pairs], safe="*")
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+    except ValueError:
+        return "<unparsable URL>"

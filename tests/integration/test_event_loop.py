@@ -31,7 +31,7 @@ from sqltide.keys import create_key
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.statements.jobs import StatementJobs
-from sqltide.store.notify import Notifier
+from sqltide.store.wakeups import Notifier
 
 P = "ops"
 RULES = 10_000

@@ -168,7 +168,7 @@ def test_replay_routes_archived_events_to_todays_rules(server: ServerThread, api
 
 
 def test_archive_retention_drops_old_routed_events(runtime: Runtime) -> None:
-    from sqltide.store.events import EventRecord, envelope
+    from sqltide.store.event_records import EventRecord, envelope
 
     old, new = 1_000.0, time.time()
     runtime.store.put_events(

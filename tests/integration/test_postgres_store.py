@@ -27,9 +27,9 @@ from helpers import wait_for
 from sqltide import errors
 from sqltide.store import SessionRecord, StatementRecord, StatementStatus, store_from_url
 from sqltide.store.migrations import migration_files
-from sqltide.store.notify import Notifier
-from sqltide.store.pg_notify import PostgresNotifyTransport
+from sqltide.store.pg_wakeups import PostgresNotifyTransport
 from sqltide.store.postgres import PostgresStore
+from sqltide.store.wakeups import Notifier
 
 T0 = 1_000_000.0
 LEASE = 30.0

@@ -17,8 +17,8 @@ from sqltide.events.bus import Bus
 from sqltide.events.scheduler import SCHEDULE_DETAIL_TYPE, Scheduler
 from sqltide.events.service import EventService
 from sqltide.store import Store, store_from_url
-from sqltide.store.notify import Notifier
 from sqltide.store.postgres import PostgresStore
+from sqltide.store.wakeups import Notifier
 
 P = "etl"
 

@@ -21,7 +21,7 @@ from sqltide.api.responses import UNRENDERABLE
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.store import StatementRecord, StatementStatus
-from sqltide.store.events import EventRecord, RuleRecord, envelope
+from sqltide.store.event_records import EventRecord, RuleRecord, envelope
 
 
 def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> Any:

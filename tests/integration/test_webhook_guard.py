@@ -21,7 +21,7 @@ from helpers import Receiver
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.settings import Settings
-from sqltide.store.events import DeliveryRecord
+from sqltide.store.event_records import DeliveryRecord
 
 
 @pytest.fixture

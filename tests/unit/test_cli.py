@@ -213,3 +213,18 @@ def test_default_grants_must_name_valid_access(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("SQLTIDE_DEFAULT_GRANTS", "lake")
     code, out = invoke("grants", "list")
     assert code == 1 and "names unknown warehouse(s) lake" in out, out
+
+
+def test_main_leaves_the_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+
+    from sqltide.cli import main
+
+    monkeypatch.delenv("SQLTIDE_HOME", raising=False)
+    monkeypatch.setattr(sys, "argv", ["sqltide", "version"])
+    before = dict(os.environ)
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code in (0, None)
+    assert dict(os.environ) == before  # a library caller's process keeps its own environment

@@ -80,3 +80,20 @@ def test_error_codes_round_trip() -> None:
     ):
         assert errors.error_class_for(cls.code) is cls
     assert errors.error_class_for("no-such-code") is errors.SqltideError
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("sqlite:////abs/state.db", "sqlite:////abs/state.db"),
+        ("duckdb:///:memory:", "duckdb:///:memory:"),
+        ("postgresql://app@db:5432/x", "postgresql://app@db:5432/x"),
+        ("postgresql://app:s3cret@db:5432/x", "postgresql://app:***@db:5432/x"),
+        ("postgresql://db/x?user=app&password=s3cret", "postgresql://db/x?user=app&password=***"),
+        ("smtp://u:p%40ss@mail:587?from=a@b", "smtp://u:***@mail:587?from=a@b"),
+    ],
+)
+def test_one_redaction_hides_every_password_and_keeps_the_rest(url: str, shown: str) -> None:
+    from sqltide.urls import redact_url
+
+    assert redact_url(url) == shown

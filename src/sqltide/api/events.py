@@ -26,7 +26,7 @@ from ..events.models import (
     TopicOut,
 )
 from ..events.service import EventService
-from ..store.events import DeliveryRecord, RuleRecord, TopicRecord
+from ..store.event_records import DeliveryRecord, RuleRecord, TopicRecord
 from .auth import Caller, caller
 from .calls import off_loop, read
 from .responses import JSONResponse, items_fragment, renderable

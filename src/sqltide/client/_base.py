@@ -24,11 +24,11 @@ import httpx
 from sqltide import __version__
 from sqltide.client.models import Statement
 from sqltide.errors import SqltideError, error_class_for
+from sqltide.paths import credentials_file, home_from_env
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8765"
-DEFAULT_HOME = "~/.sqltide"
 USER_AGENT = f"sqltide-python/{__version__}"
 
 #: Longest server-side long-poll one describe asks for while waiting.
@@ -73,8 +73,7 @@ class StatementWaitTimeout(SqltideError):
 
 def credentials_path() -> Path:
     """Where the API key is kept: ``$SQLTIDE_HOME/credentials`` (``~/.sqltide/credentials``)."""
-    home = os.environ.get("SQLTIDE_HOME") or DEFAULT_HOME
-    return Path(home).expanduser() / "credentials"
+    return credentials_file(home_from_env())
 
 
 def resolve_base_url(base_url: str | None) -> str:

@@ -43,6 +43,7 @@ from ..runtime import Runtime
 from ..server import ServerThread
 from ..settings import Settings
 from ..statements.script import split_script
+from ..urls import redact_url
 from .handoffs import Handoff, HandoffWatcher, sort_key
 from .steps import Steps
 
@@ -148,8 +149,8 @@ class EltDemo(Steps):
                 f"keeping mail in {catcher.folder}"
             )
             self.console.print(f"  sqltide on {server.url} (API docs: {server.url}/docs)")
-            self.console.print(f"  warehouse {_redact(settings.warehouse_urls['default'])}")
-            self.console.print(f"  state     {_redact(settings.store_url)}")
+            self.console.print(f"  warehouse {redact_url(settings.warehouse_urls['default'])}")
+            self.console.print(f"  state     {redact_url(settings.store_url)}")
             self.setup(client)
             self.apply(server.url, key, data)
             self.follow(client)
@@ -323,13 +324,6 @@ def demo_home(home: Path | None) -> Iterator[Path]:
     private_dir(folder)  # it becomes sqltide's home: owner-only, like any home
     (folder / MARKER).write_text("made by `sqltide demo`; emptied at each run\n")
     yield folder
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
 
 
 def run_elt_demo(

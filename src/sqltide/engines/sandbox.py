@@ -28,7 +28,7 @@ def _real(path: str | Path) -> Path:
 
 def protected_paths(settings: Settings) -> dict[Path, str]:
     """sqltide's own files and folders, each with what it is (for the error message)."""
-    protected = {_real(settings.home_dir / "credentials"): "the credentials file (admin key)"}
+    protected = {_real(settings.credentials_path): "the credentials file (admin key)"}
     if scheme_of(settings.store_url) == "sqlite" and path_of(settings.store_url) != ":memory:":
         protected[_real(path_of(settings.store_url))] = "the state database"
     if scheme_of(settings.storage_url) == "file":

@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 
 from ..store import Store
-from ..store.events import DeliveryRecord, EventRecord, RuleRecord
-from ..store.notify import Notifier
+from ..store.event_records import DeliveryRecord, EventRecord, RuleRecord
+from ..store.wakeups import Notifier
 from ..worker.loop import JobKind
 from .inputs import render_input
 from .targets import TargetFailure, TargetRunner

@@ -36,8 +36,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..store import Store
-from ..store.events import EventRecord, RuleRecord, envelope
-from ..store.notify import Notifier
+from ..store.event_records import EventRecord, RuleRecord, envelope
+from ..store.wakeups import Notifier
 from ..worker.loop import PeriodicKind
 from .schedules import DEFAULT_GRACE, Schedule, due_firings, firing_id, parse_schedule
 

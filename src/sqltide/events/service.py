@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import errors
 from ..errors import DeliveryNotFound, InvalidRule, RuleNotFound, TopicNotFound
 from ..store import Store
-from ..store.events import (
+from ..store.event_records import (
     MAX_EVENT_BYTES,
     DeliveryRecord,
     EventRecord,
@@ -26,7 +26,7 @@ from ..store.events import (
     TopicRecord,
     envelope,
 )
-from ..store.notify import Notifier
+from ..store.wakeups import Notifier
 from ..validation import MAX_DEFINITION_BYTES, MAX_JSON_DEPTH, check_json_value, check_text
 from .models import (
     DEFAULT_MAX_AGE_SECONDS,

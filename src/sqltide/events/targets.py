@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ..statements.requests import StatementRequest
 from ..statements.service import StatementService
 from ..store import Store
-from ..store.events import DeliveryRecord, EventRecord, envelope
-from ..store.notify import Notifier
+from ..store.event_records import DeliveryRecord, EventRecord, envelope
+from ..store.wakeups import Notifier
 
 if TYPE_CHECKING:
     from ..notify.netguard import NetworkGuard

@@ -22,7 +22,7 @@ from ..errors import EngineError
 from ..settings import Settings
 from ..storage import Storage
 from ..store import StatementRecord, StatementStatus, Store
-from ..store.notify import Notifier
+from ..store.wakeups import Notifier
 from ..worker.loop import JobKind, new_owner
 from .execution import CANCELLED, Execution, error_dict
 from .service import result_key

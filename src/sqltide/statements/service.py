@@ -28,7 +28,7 @@ from ..store import (
     StatementStatus,
     Store,
 )
-from ..store.notify import Notifier
+from ..store.wakeups import Notifier
 from .requests import StatementRequest, validate
 from .results import ResultManifest, ResultReader, TokenSigner
 

@@ -51,16 +51,17 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolClosed
 
 from .. import errors
+from ..urls import redact_url
 from .migrations import migration_files
-from .pg_connect import conninfo_for, redact
+from .pg_connect import conninfo_for
 from .sql import SqlStore
 from .sql.base import Dialect, Params, T, Tx
 
 if TYPE_CHECKING:
-    from .notify import Notifier
-    from .pg_notify import PostgresNotifyTransport
+    from .pg_wakeups import PostgresNotifyTransport
+    from .wakeups import Notifier
 
-__all__ = ["PostgresStore", "conninfo_for", "redact"]
+__all__ = ["PostgresStore", "conninfo_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10):
         self.url = url
-        self.safe_url = redact(url)
+        self.safe_url = redact_url(url)
         self.conninfo = conninfo_for(url, connect_timeout=5, application_name="sqltide")
         # One plain connection first: it fails at once, with libpq's reason (refused, unknown
         # database, bad password), where the pool would retry quietly until its timeout.
@@ -159,7 +160,7 @@ class PostgresStore(SqlStore):
         ``notifier.publish`` reaches every process on this database, and ``notifier.close()``
         stops it (close the notifier before the store: sending uses the store's pool).
         """
-        from .pg_notify import PostgresNotifyTransport
+        from .pg_wakeups import PostgresNotifyTransport
 
         return PostgresNotifyTransport(self.url, notifier, pool=self._pool)
 

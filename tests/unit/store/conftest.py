@@ -25,7 +25,13 @@ import pytest
 import pgtools
 from conftest import STORES
 from sqltide.store import SessionRecord, StatementRecord, StatementStatus, Store, store_from_url
-from sqltide.store.events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord, envelope
+from sqltide.store.event_records import (
+    DeliveryRecord,
+    EventRecord,
+    RuleRecord,
+    TopicRecord,
+    envelope,
+)
 from sqltide.store.postgres import PostgresStore
 from sqltide.urls import path_of
 

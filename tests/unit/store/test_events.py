@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from sqltide.store import StatementRecord, Store
-from sqltide.store.events import STATEMENT_DETAIL_TYPE, STATEMENT_SOURCE, EventRecord, envelope
+from sqltide.store.event_records import (
+    STATEMENT_DETAIL_TYPE,
+    STATEMENT_SOURCE,
+    EventRecord,
+    envelope,
+)
 
 from .conftest import LEASE, T0, P, S, behind_the_store, delivery, event, ids, stored
 

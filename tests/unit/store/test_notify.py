@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqltide.store.notify import Notifier
+from sqltide.store.wakeups import Notifier
 
 
 class RecordingTransport:

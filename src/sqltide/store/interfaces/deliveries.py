@@ -6,7 +6,7 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
-from ..events import DeliveryRecord
+from ..event_records import DeliveryRecord
 
 
 class DeliveryStore(abc.ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ..events import DeliveryRecord, EventRecord
+from ..event_records import DeliveryRecord, EventRecord
 
 
 class EventStore(abc.ABC):

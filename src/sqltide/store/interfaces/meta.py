@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from ..notify import Notifier, Transport
+from ..wakeups import Notifier, Transport
 
 
 class MetaStore(abc.ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ..events import EventRecord, RuleRecord
+from ..event_records import EventRecord, RuleRecord
 
 
 class RuleStore(abc.ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from ..events import TopicRecord
+from ..event_records import TopicRecord
 
 
 class TopicStore(abc.ABC):

@@ -25,7 +25,7 @@ from dataclasses import fields
 from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
-from ..events import DeliveryRecord, EventRecord, RuleRecord, TopicRecord
+from ..event_records import DeliveryRecord, EventRecord, RuleRecord, TopicRecord
 from ..records import ACTIVE, ApiKeyRecord, GrantRecord, SessionRecord, StatementRecord
 
 T = TypeVar("T")

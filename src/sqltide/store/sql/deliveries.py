@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..events import DeliveryRecord
+from ..event_records import DeliveryRecord
 from ..interfaces.deliveries import DeliveryStore
 from . import base as codec
 from .base import SqlHooks, Tx, insert_deliveries

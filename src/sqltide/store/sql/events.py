@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..events import DeliveryRecord, EventRecord
+from ..event_records import DeliveryRecord, EventRecord
 from ..interfaces.events import EventStore
 from .base import SqlHooks, Tx, insert_deliveries, insert_events
 

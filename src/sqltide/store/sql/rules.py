@@ -12,7 +12,7 @@ from dataclasses import asdict
 from operator import attrgetter
 from typing import Any
 
-from ..events import EventRecord, RuleRecord
+from ..event_records import EventRecord, RuleRecord
 from ..interfaces.rules import RuleStore
 from . import base as codec
 from .base import SqlHooks, Tx, insert_events

@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from ... import errors
-from ..events import statement_event
+from ..event_records import statement_event
 from ..interfaces.statements import StatementStore
 from ..records import (
     SessionRecord,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..events import TopicRecord
+from ..event_records import TopicRecord
 from ..interfaces.topics import TopicStore
 from . import base as codec
 from .base import SqlHooks

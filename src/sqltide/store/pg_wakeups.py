@@ -1,6 +1,6 @@
 """Wake-ups across processes through PostgreSQL ``LISTEN/NOTIFY``.
 
-:class:`PostgresNotifyTransport` plugs into a :class:`~sqltide.store.notify.Notifier` as its
+:class:`PostgresNotifyTransport` plugs into a :class:`~sqltide.store.wakeups.Notifier` as its
 ``transport``: every ``publish(channel, key)`` becomes ``NOTIFY sqltide_<channel>`` (sent on a
 pooled connection, after the local delivery), and a daemon thread holding one dedicated
 connection ``LISTEN``s on every channel and hands what arrives to ``Notifier.deliver``.
@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from .pg_connect import conninfo_for, redact
+from ..urls import redact_url
+from .pg_connect import conninfo_for
 
 if TYPE_CHECKING:
-    from .notify import Notifier
+    from .wakeups import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class PostgresNotifyTransport:
         self.url = url
         self.notifier = notifier
         self.origin = uuid.uuid4().hex[:16]
-        self._safe_url = redact(url)
+        self._safe_url = redact_url(url)
         self._conninfo = conninfo_for(
             url,
             connect_timeout=5,
