@@ -115,6 +115,7 @@ class Runtime:
             max_json_depth=settings.max_json_depth,
             guard=guard,
             grants=grants,
+            cursors=statements.cursors,  # one secret signs every list's cursors
         )
         bus = None
         if worker is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -135,7 +133,8 @@ async def list_events(
         t1 = parse_iso(end) if end else None
     except ValueError as exc:
         raise errors.UnprocessableEntity(f"start/end must be ISO 8601 times: {exc}") from exc
-    after = _decode_cursor(next_token) if next_token else None
+    cursors = _events(request).cursors
+    after = cursors.decode(who.principal, "events", next_token) if next_token else None
     found = await off_loop(
         lambda: _events(request).list_events(
             who.principal, start=t0, end=t1, limit=max_results + 1, after=after
@@ -144,9 +143,7 @@ async def list_events(
     token = None
     if len(found) > max_results:
         found = found[:max_results]
-        token = base64.urlsafe_b64encode(
-            json.dumps([found[-1].time, found[-1].id]).encode()
-        ).decode()
+        token = cursors.encode(who.principal, "events", found[-1].time, found[-1].id)
     return JSONResponse(
         {"events": items_fragment([e.body for e in found], kind="event"), "next_token": token}
     )
@@ -167,14 +164,6 @@ async def replay(request: Request, who: CallerDep, body: ReplayJson) -> JSONResp
         lambda: _events(request).replay(who.principal, start=start, end=end, name=body.get("name"))
     )
     return JSONResponse({"name": name, "events": count})
-
-
-def _decode_cursor(token: str) -> tuple[float, str]:
-    try:
-        t, event_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return float(t), str(event_id)
-    except (ValueError, TypeError) as exc:
-        raise errors.InvalidNextToken(details={"reason": "malformed"}) from exc
 
 
 # -- rules -----------------------------------------------------------------------------------

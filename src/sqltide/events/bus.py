@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from ..store import Store
-from ..store.event_records import DeliveryRecord, EventRecord, RuleRecord
+from ..store.event_records import DeliveryRecord, DeliveryStatus, EventRecord, RuleRecord, RuleState
 from ..store.wakeups import Notifier
 from ..worker.loop import JobKind
 from .inputs import render_input
@@ -89,7 +89,7 @@ class _CompiledRules:
         compiled = [
             (rule, compile_pattern(rule.event_pattern))
             for rule in self.store.list_rules(principal)
-            if rule.state == "ENABLED" and rule.event_pattern is not None
+            if rule.state == RuleState.ENABLED and rule.event_pattern is not None
         ]
         self._cache[principal] = (now + self._ttl, compiled)
         return compiled
@@ -160,7 +160,9 @@ class Bus:
                 if r.startswith(RULE_ARN_PREFIX)
             ]
             rules = [self.store.get_rule(event.principal, name) for name in names]
-            return [r for r in rules if r is not None and r.state == "ENABLED" and r.schedule]
+            return [
+                r for r in rules if r is not None and r.state == RuleState.ENABLED and r.schedule
+            ]
         return [
             rule
             for rule, pattern in self.rules.for_principal(event.principal, now)
@@ -180,7 +182,7 @@ class Bus:
                         target_id=target["id"],
                         target={**target, "_depth": event.depth},
                         payload=render_input(target, event.body, rule.name),
-                        status="PENDING",
+                        status=DeliveryStatus.PENDING,
                         attempts=0,
                         next_attempt_at=now,
                         created_at=now,
@@ -235,7 +237,7 @@ class Bus:
             self._failed(d, TargetFailure("internal_error", f"{type(exc).__name__}: {exc}", True))
             return
         now = self.clock()
-        self.store.finish_delivery(d.id, self.owner, status="DELIVERED", now=now)
+        self.store.finish_delivery(d.id, self.owner, status=DeliveryStatus.DELIVERED, now=now)
 
     def _failed(self, d: DeliveryRecord, exc: TargetFailure) -> None:
         now = self.clock()
@@ -246,7 +248,12 @@ class Bus:
         retry_at = now + backoff(d.attempts)
         if exc.retryable and d.attempts < max_attempts and retry_at - d.created_at <= max_age:
             self.store.finish_delivery(
-                d.id, self.owner, status="PENDING", now=now, next_attempt_at=retry_at, error=error
+                d.id,
+                self.owner,
+                status=DeliveryStatus.PENDING,
+                now=now,
+                next_attempt_at=retry_at,
+                error=error,
             )
             with self._lock:
                 if self._next_local_due is None or retry_at < self._next_local_due:
@@ -259,7 +266,9 @@ class Bus:
             if d.attempts >= max_attempts
             else "event_too_old"
         )
-        if self.store.finish_delivery(d.id, self.owner, status="DEAD", now=now, error=error):
+        if self.store.finish_delivery(
+            d.id, self.owner, status=DeliveryStatus.DEAD, now=now, error=error
+        ):
             logger.warning("delivery %s dead-lettered: %s", d.id, error)
             self.targets.announce_failure(d, error, now)
 

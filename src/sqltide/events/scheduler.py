@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..store import Store
-from ..store.event_records import EventRecord, RuleRecord, envelope
+from ..store.event_records import EventRecord, RuleRecord, RuleState, envelope
 from ..store.wakeups import Notifier
 from ..worker.loop import PeriodicKind
 from .schedules import DEFAULT_GRACE, Schedule, due_firings, firing_id, parse_schedule
@@ -230,7 +230,7 @@ class Scheduler(PeriodicKind):
             rules = [rule for p in sorted(principals) for rule in self.store.list_rules(p)]
             fresh = {key: e for key, e in self._rules.items() if key[0] not in principals}
         for rule in rules:
-            if rule.schedule is None or rule.state != "ENABLED":
+            if rule.schedule is None or rule.state != RuleState.ENABLED:
                 continue
             key = (rule.principal, rule.name)
             old = self._rules.get(key)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
+from ..cursors import ListCursors
 from ..errors import DeliveryNotFound, InvalidRule, RuleNotFound, TopicNotFound
 from ..store import Store
 from ..store.event_records import (
@@ -72,8 +73,11 @@ class EventService:
         max_json_depth: int = MAX_JSON_DEPTH,
         guard: NetworkGuard | None = None,
         grants: Grants | None = None,
+        cursors: ListCursors | None = None,
     ):
         self.store = store
+        #: Signs the events list's cursors (the runtime shares the statements' signer).
+        self.cursors = cursors or ListCursors()
         self.notifier = notifier
         self.warehouses = list(warehouses)
         self.clock = clock

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ..statements.requests import StatementRequest
 from ..statements.service import StatementService
 from ..store import Store
-from ..store.event_records import DeliveryRecord, EventRecord, envelope
+from ..store.event_records import DeliveryRecord, DeliveryStatus, EventRecord, envelope
 from ..store.wakeups import Notifier
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ class TopicTarget(TargetKind):
                         "_depth": d.target.get("_depth", 0),
                     },
                     payload={"subject": subject, "body": body, "attributes": attributes},
-                    status="PENDING",
+                    status=DeliveryStatus.PENDING,
                     attempts=0,
                     next_attempt_at=now,
                     created_at=now,

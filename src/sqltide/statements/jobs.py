@@ -22,6 +22,7 @@ from ..errors import EngineError
 from ..settings import Settings
 from ..storage import Storage
 from ..store import StatementRecord, StatementStatus, Store
+from ..store.event_records import DeliveryStatus
 from ..store.wakeups import Notifier
 from ..worker.loop import JobKind, new_owner
 from .execution import CANCELLED, Execution, error_dict
@@ -257,8 +258,8 @@ class StatementJobs(JobKind[StatementRecord]):
                 if not result_expired:  # only if results are kept as long as records
                     deleted += self.storage.delete_prefix(f"results/{statement_id}")
         for status, keep in (
-            ("DELIVERED", s.delivery_retention_seconds),
-            ("DEAD", s.dead_letter_retention_seconds),
+            (DeliveryStatus.DELIVERED, s.delivery_retention_seconds),
+            (DeliveryStatus.DEAD, s.dead_letter_retention_seconds),
         ):
             while self.store.delete_deliveries_before(status, now - keep) > 0:
                 pass

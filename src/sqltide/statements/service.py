@@ -7,10 +7,6 @@ so a statement accepted here survives any crash that comes after the answer.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import json
 import time
 import uuid
 from collections.abc import Callable, Collection
@@ -18,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .. import errors
+from ..cursors import ListCursors
 from ..grants import Grants
 from ..settings import Settings
 from ..storage import Storage
@@ -72,6 +69,8 @@ class StatementService:
         self.clock = clock
         self._secret = secret
         self.signer = TokenSigner(secret)
+        #: Signed list cursors (the one signer for every list: see cursors.py).
+        self.cursors = ListCursors(secret)
 
     # -- submit --------------------------------------------------------------------------------
     def submit(
@@ -214,7 +213,7 @@ class StatementService:
         max_results: int = 100,
         next_token: str | None = None,
     ) -> tuple[list[StatementRecord], str | None]:
-        after = self._decode_cursor(principal, next_token) if next_token else None
+        after = self.cursors.decode(principal, "statements", next_token) if next_token else None
         rows = self.store.list_statements(
             StatementFilter(
                 principal=principal,
@@ -229,28 +228,8 @@ class StatementService:
         token = None
         if len(rows) > max_results:
             rows = rows[:max_results]
-            token = self._encode_cursor(principal, rows[-1])
+            token = self.cursors.encode(principal, "statements", rows[-1].created_at, rows[-1].id)
         return rows, token
-
-    def _encode_cursor(self, principal: str, rec: StatementRecord) -> str:
-        payload = base64.urlsafe_b64encode(json.dumps([rec.created_at, rec.id]).encode())
-        return f"{payload.decode()}.{self._mac(principal, payload)}"
-
-    def _decode_cursor(self, principal: str, token: str) -> tuple[float, str]:
-        payload, _, mac = token.partition(".")
-        # compare_digest raises TypeError for non-ASCII text: compare bytes.
-        expected = self._mac(principal, payload.encode()).encode()
-        if not hmac.compare_digest(mac.encode(), expected):
-            raise errors.InvalidNextToken(details={"reason": "signature does not match"})
-        try:
-            created_at, sid = json.loads(base64.urlsafe_b64decode(payload))
-            return float(created_at), str(sid)
-        except (ValueError, TypeError) as exc:
-            raise errors.InvalidNextToken(details={"reason": "malformed"}) from exc
-
-    def _mac(self, principal: str, payload: bytes) -> str:
-        msg = principal.encode() + b"\n" + payload
-        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:24]
 
     # -- results -------------------------------------------------------------------------------
     def result_reader(self, principal: str, statement_id: str) -> ResultReader:

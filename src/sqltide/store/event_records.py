@@ -14,9 +14,31 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from .records import StatementRecord
+
+
+class RuleState(StrEnum):
+    """Whether a rule routes events and fires its schedule."""
+
+    #: Matching events and schedule firings are delivered to the targets.
+    ENABLED = "ENABLED"
+    #: Kept, but nothing is routed to it and its schedule does not fire.
+    DISABLED = "DISABLED"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery to one target is."""
+
+    #: Waiting for its (next) attempt.
+    PENDING = "PENDING"
+    #: The target took it.
+    DELIVERED = "DELIVERED"
+    #: Out of attempts or refused for good: a dead letter, which can be redriven.
+    DEAD = "DEAD"
+
 
 #: EventBridge's account and region fields; sqltide has neither, so fixed, recognisable values.
 ACCOUNT = "000000000000"

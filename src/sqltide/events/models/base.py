@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ... import errors
+from ...store.event_records import DeliveryStatus as DeliveryStatus  # re-exported
+from ...store.event_records import RuleState as RuleState  # re-exported
 from ...validation import check_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -36,15 +38,6 @@ SQL_NEEDED = "a SQL target needs sql (a SQL text) or sqls (a list)"
 #: EventBridge's defaults: retry for a day, up to 185 times.
 DEFAULT_MAX_AGE_SECONDS = 86_400
 DEFAULT_MAX_ATTEMPTS = 185
-
-
-class RuleState(StrEnum):
-    """Whether a rule routes events and fires its schedule."""
-
-    #: Matching events and schedule firings are delivered to the targets.
-    ENABLED = "ENABLED"
-    #: Kept, but nothing is routed to it and its schedule does not fire.
-    DISABLED = "DISABLED"
 
 
 class MissedPolicy(StrEnum):
@@ -69,17 +62,6 @@ class Protocol(StrEnum):
     HTTPS = "https"
     #: A publish to an Amazon SNS topic (its ARN).
     SNS = "sns"
-
-
-class DeliveryStatus(StrEnum):
-    """Where a delivery to one target is."""
-
-    #: Waiting for its (next) attempt.
-    PENDING = "PENDING"
-    #: The target took it.
-    DELIVERED = "DELIVERED"
-    #: Out of attempts or refused for good: a dead letter, which can be redriven.
-    DEAD = "DEAD"
 
 
 TARGET_KINDS = ("sql", "topic", "webhook", "event", "workflow")

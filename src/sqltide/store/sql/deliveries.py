@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..event_records import DeliveryRecord
+from ..event_records import DeliveryRecord, DeliveryStatus
 from ..interfaces.deliveries import DeliveryStore
 from . import base as codec
 from .base import SqlHooks, Tx, insert_deliveries
@@ -61,7 +61,7 @@ class DeliveriesMixin(SqlHooks, DeliveryStore):
         row: dict[str, Any] = {
             "status": status,
             "last_error": codec.dumps_or_none(error),
-            "delivered_at": now if status == "DELIVERED" else None,
+            "delivered_at": now if status == DeliveryStatus.DELIVERED else None,
             "updated_at": now,
             "lease_owner": None,
             "lease_expires_at": None,
