@@ -145,8 +145,9 @@ class _Receiver:
 def bench_g(n: int = 300) -> dict:
     receiver = _Receiver()
     with tempfile.TemporaryDirectory() as tmp:
-        rt = Runtime.build(Settings(home=Path(tmp)))
-        key = create_key(rt.store, P)[1]
+        # The receiver is on loopback, which webhooks may reach only when allowed.
+        rt = Runtime.build(Settings(home=Path(tmp), webhook_allowed_networks="127.0.0.1"))
+        key = create_key(rt.store, P, warehouses=["default"])[1]
         with ServerThread(rt) as srv, Client(srv.url, key) as c:
             rt.events.put_rule(  # type: ignore[union-attr]
                 P,
