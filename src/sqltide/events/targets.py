@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -145,7 +146,7 @@ class TargetRunner:
 
 
 # -- kinds -------------------------------------------------------------------------------------
-class TargetKind:
+class TargetKind(ABC):
     """One kind of target: what a delivery to it does.
 
     A kind is one subclass registered by :func:`target_kind` under its ``name``; the runner
@@ -158,9 +159,9 @@ class TargetKind:
     #: The ``kind`` a target (or an internal delivery) names.
     name: ClassVar[str]
 
+    @abstractmethod
     def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
         """Deliver ``d`` once; raise :class:`TargetFailure` when it fails."""
-        raise NotImplementedError
 
 
 #: Every target kind by name (the bus's ``subscription`` kind included).
