@@ -129,10 +129,7 @@ class Grants:
     def principal_is_admin(self, principal: str) -> bool:
         """Whether ``principal`` holds an active admin key (for work done without a key at
         hand: a rule's SQL target runs as its owner's principal)."""
-        return any(
-            k.is_admin and k.revoked_at is None and k.principal == principal
-            for k in self.store.list_api_keys()
-        )
+        return self.store.has_admin_key(principal)
 
     def grant(
         self, principal: str, warehouse: str, access: str = READ_WRITE, db_role: str | None = None

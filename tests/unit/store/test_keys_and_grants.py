@@ -28,6 +28,17 @@ def test_api_keys_insert_find_list_revoke(store: Store) -> None:
     assert got is not None and got.revoked_at == T0 + 5
 
 
+def test_has_admin_key_counts_only_active_admin_keys(store: Store) -> None:
+    store.insert_api_key(ApiKeyRecord("k1", "alice", "h1", T0, is_admin=True))
+    store.insert_api_key(ApiKeyRecord("k2", "bob", "h2", T0))  # not an admin key
+    store.insert_api_key(ApiKeyRecord("k3", "carol", "h3", T0, is_admin=True))
+    assert store.revoke_api_key("k3", T0 + 1)
+    assert store.has_admin_key("alice")
+    assert not store.has_admin_key("bob")
+    assert not store.has_admin_key("carol")  # revoked
+    assert not store.has_admin_key("nobody")
+
+
 # -- warehouse grants --------------------------------------------------------------------------
 def test_grants_upsert_get_list_delete(store: Store) -> None:
     ro = GrantRecord("bob", "pg", "read_only", T0, db_role="bob_role")

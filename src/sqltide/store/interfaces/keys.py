@@ -23,6 +23,10 @@ class KeyStore(abc.ABC):
     @abc.abstractmethod
     def revoke_api_key(self, key_id: str, now: float) -> bool: ...
 
+    @abc.abstractmethod
+    def has_admin_key(self, principal: str) -> bool:
+        """Whether ``principal`` holds an admin key that is not revoked."""
+
     # -- warehouse grants ------------------------------------------------------------------
     @abc.abstractmethod
     def upsert_grant(self, grant: GrantRecord) -> bool:

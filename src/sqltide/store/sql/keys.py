@@ -36,6 +36,15 @@ class KeysMixin(SqlHooks, KeyStore):
         rows = self._rows("list_api_keys", "SELECT * FROM api_keys ORDER BY created_at")
         return [codec.api_key(r) for r in rows]
 
+    def has_admin_key(self, principal: str) -> bool:
+        rows = self._rows(
+            "has_admin_key",
+            "SELECT 1 FROM api_keys WHERE principal = ? AND is_admin = ? AND revoked_at IS NULL "
+            "LIMIT 1",
+            (principal, True),
+        )
+        return bool(rows)
+
     def revoke_api_key(self, key_id: str, now: float) -> bool:
         def run(tx: Tx) -> bool:
             cur = tx.execute(
