@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import shutil
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -111,34 +109,27 @@ def auth_server(request: pytest.FixtureRequest) -> Iterator[Server]:
 
 @dataclass
 class Certificate:
-    cert: Path
-    key: Path
+    """A throw-away CA and a certificate it issued for localhost and 127.0.0.1 (trustme)."""
+
+    ca: trustme.CA
+    leaf: trustme.LeafCert
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert, self.key)
+        self.leaf.configure_cert(context)
         return context
 
     def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cert))
+        context = ssl.create_default_context()
+        self.ca.configure_trust(context)
+        return context
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    """A self-signed certificate for 127.0.0.1, made with the openssl command (the
-    ``cryptography`` package is not a dependency)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is needed to make a test certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-         "-addext", "keyUsage=critical,digitalSignature,keyCertSign"],
-        check=True, capture_output=True, timeout=30,
-    )  # fmt: skip
-    return Certificate(cert, key)
+def certificate() -> Certificate:
+    """Made in memory for every run: no openssl command, nothing skipped."""
+    ca = trustme.CA()
+    return Certificate(ca, ca.issue_cert("localhost", "127.0.0.1"))
 
 
 @pytest.fixture
