@@ -277,9 +277,16 @@ class WorkLoop:
                     logger.exception("%s: claiming failed; retrying", kind.name)
                     slots.failures += 1
                     wait = _backoff(slots.failures, kind.poll_seconds)
+            with self._lock:  # stop() waits for the items registered before it looks
+                stopping = bool(claimed) and self._stop.is_set()
+                if not stopping:
+                    slots.items.update((id(item), item) for item in claimed)
+            if stopping:
+                # The claim raced stop(), which may have interrupted and closed the kind by now:
+                # run nothing new; the leases expire and recover() settles the items.
+                logger.warning("%s: stopping; left %d claimed to recovery", kind.name, len(claimed))
+                break
             for item in claimed:
-                with self._lock:
-                    slots.items[id(item)] = item
                 if slots.pool is None:
                     self._run(slots, item)
                 else:
