@@ -36,6 +36,16 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = 5.0) -> ob
         time.sleep(0.01)  # polling a condition with a deadline
 
 
+def wait_until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """:func:`wait_for` without a description: the value ``check`` gave, once truthy."""
+    return wait_for("a condition", check, timeout)
+
+
+def api(server: Any, key: str) -> httpx.Client:
+    """An HTTP client on ``server`` (a ServerThread) sending ``key`` as a bearer token."""
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
 def clean_env(**env: str) -> dict[str, str]:
     """This process's environment without any ``SQLTIDE_*`` setting, plus ``env``.
 

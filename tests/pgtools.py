@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -56,3 +57,23 @@ def fresh_database(template: str | None = None) -> Iterator[str]:
         yield url_for(name)
     finally:
         drop_database(name)
+
+
+@contextmanager
+def answer_lost(monkeypatch: pytest.MonkeyPatch, st: Any) -> Iterator[None]:
+    """The next transaction of ``st`` (a PostgresStore) commits, then fails as if the connection dropped (so it is retried)."""
+    real = st._pool.connection
+    left = [1]
+
+    @contextmanager
+    def flaky(*args: Any, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+        with real(*args, **kwargs) as conn:
+            yield conn
+        if left[0] > 0:
+            left[0] -= 1
+            raise psycopg.OperationalError("injected: connection lost after COMMIT")
+
+    with monkeypatch.context() as m:
+        m.setattr(st._pool, "connection", flaky)
+        yield
+    assert left[0] == 0, "the injected failure happened"

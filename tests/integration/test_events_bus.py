@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
-import httpx
 import pytest
 
-from helpers import Receiver
+from helpers import Receiver, api, wait_until
 from sqltide.client import Client
 from sqltide.events import bus as bus_module
 from sqltide.notify.webhook import verify_signature
@@ -31,20 +29,6 @@ def receiver() -> Iterator[Receiver]:
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bus_module, "BACKOFF_BASE_SECONDS", 0.01)
     monkeypatch.setattr(bus_module, "BACKOFF_CAP_SECONDS", 0.05)
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.01)  # polling a condition, with a deadline
-    raise AssertionError("condition not met in time")
-
-
-def api(server: ServerThread, key: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
 def test_statement_status_event_reaches_a_signed_webhook(

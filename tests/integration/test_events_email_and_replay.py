@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from conftest import make_settings
+from helpers import wait_until
 from sqltide.client import Client
 from sqltide.keys import create_key
 from sqltide.runtime import Runtime
@@ -57,16 +58,6 @@ def mail_runtime(tmp_path: Path, store_url: str, inbox: tuple[Inbox, int]) -> It
     rt = Runtime.build(settings)
     yield rt
     rt.stop()  # also when never started: its store and listener hold connections
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.01)  # polling a condition, with a deadline
-    raise AssertionError("condition not met in time")
 
 
 def test_statement_event_to_email_topic(mail_runtime: Runtime, inbox: tuple[Inbox, int]) -> None:

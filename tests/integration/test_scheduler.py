@@ -5,11 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import pytest
 
 import pgtools
@@ -385,31 +383,11 @@ def test_a_prepared_write_whose_commit_answer_was_lost_counts_as_fired(
     sched.tick()
     published.clear()
     clock.set(at(2026, 1, 1, 0, 1))
-    with commit_answer_lost(monkeypatch, store):
+    with pgtools.answer_lost(monkeypatch, store):
         sched.tick()
     assert published == [P]  # recorded by the first attempt: fired, not lost
     for name in ("a", "b"):
         assert fired(store, name) == ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"]
-
-
-@contextmanager
-def commit_answer_lost(monkeypatch: pytest.MonkeyPatch, st: PostgresStore) -> Iterator[None]:
-    """The next transaction commits, then fails as if the connection dropped (so it is retried)."""
-    real = st._pool.connection
-    left = [1]
-
-    @contextmanager
-    def flaky(*args: Any, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
-        with real(*args, **kwargs) as conn:
-            yield conn
-        if left[0] > 0:
-            left[0] -= 1
-            raise psycopg.OperationalError("injected: connection lost after COMMIT")
-
-    with monkeypatch.context() as m:
-        m.setattr(st._pool, "connection", flaky)
-        yield
-    assert left[0] == 0, "the injected failure happened"
 
 
 def run_together(calls: list[Callable[[], object]], timeout: float = 30.0) -> None:

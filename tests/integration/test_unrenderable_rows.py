@@ -11,31 +11,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
+from helpers import api, wait_until
 from sqltide.api.responses import UNRENDERABLE
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.store import StatementRecord, StatementStatus
 from sqltide.store.event_records import EventRecord, RuleRecord, envelope
-
-
-def wait_until(cond: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)  # polling a condition, with a deadline
-    raise AssertionError("condition not met in time")
-
-
-def api(server: ServerThread, key: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
 
 def deep(depth: int) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +18,13 @@ import pytest
 
 import pgtools
 from conftest import make_settings
+from helpers import api, wait_until
 from sqltide.client import Client, Statement
 from sqltide.keys import create_key
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 
 WAIT = 20.0
-
-
-def api(server: ServerThread, key: str) -> httpx.Client:
-    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := check()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)  # polling a condition with a deadline
-    return value
 
 
 def done(http: httpx.Client, body: dict[str, Any], path: str = "/v1/statements") -> dict[str, Any]:
@@ -251,13 +240,15 @@ def test_a_rule_s_sql_target_respects_its_owner_s_grants(
     rule = {"event_pattern": {"source": ["s"]}, "targets": [{**target, "warehouse": "alice_wh"}]}
     assert alice.put("/v1/rules/r", json=rule).status_code == 201
     alice.post("/v1/events", json={"entries": [{"source": "s", "detail_type": "d"}]})
-    wait_until(lambda: rows(alice, "SELECT count(*) FROM hits", warehouse="alice_wh") == [[1]])
+    wait_until(
+        lambda: rows(alice, "SELECT count(*) FROM hits", warehouse="alice_wh") == [[1]], WAIT
+    )
 
     # the grant is revoked: the next delivery fails for good instead of running the SQL
     rt.store.delete_grant("alice", "alice_wh")
     alice.post("/v1/events", json={"entries": [{"source": "s", "detail_type": "d"}]})
     (dead,) = wait_until(
-        lambda: alice.get("/v1/deliveries", params={"status": "DEAD"}).json()["deliveries"]
+        lambda: alice.get("/v1/deliveries", params={"status": "DEAD"}).json()["deliveries"], WAIT
     )
     assert dead["last_error"]["code"] == "permission_denied", dead
     assert "alice_wh" in dead["last_error"]["message"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -292,23 +291,3 @@ def behind_the_store(store_url: str, sql: str) -> None:
         return
     with psycopg.connect(store_url, autocommit=True) as con:
         con.execute(sql.encode())
-
-
-@contextmanager
-def answer_lost(monkeypatch: pytest.MonkeyPatch, st: PostgresStore) -> Iterator[None]:
-    """The next transaction commits, then fails as if the connection dropped (so it is retried)."""
-    real = st._pool.connection
-    left = [1]
-
-    @contextmanager
-    def flaky(*args: Any, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
-        with real(*args, **kwargs) as conn:
-            yield conn
-        if left[0] > 0:
-            left[0] -= 1
-            raise psycopg.OperationalError("injected: connection lost after COMMIT")
-
-    with monkeypatch.context() as m:
-        m.setattr(st._pool, "connection", flaky)
-        yield
-    assert left[0] == 0, "the injected failure happened"

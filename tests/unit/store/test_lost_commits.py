@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from pgtools import answer_lost
 from sqltide.store.postgres import PostgresStore
 
 from .conftest import (
     LEASE,
     T0,
     P,
-    answer_lost,
     delivery,
     event,
     ids,
