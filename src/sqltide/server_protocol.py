@@ -56,6 +56,57 @@ def protocol_class(limits: HttpLimits) -> type[asyncio.Protocol]:
     )
 
 
+class HeadThenBody:
+    """A transport that sends a response's head and the body that follows in one write.
+
+    uvicorn writes the status line and headers, then the body, with one ``write`` each: two
+    ``send`` calls on the socket per answer. On loopback each one wakes the reader and runs
+    the TCP path, which measured about a third of the server's system time per request. A
+    small write is held until the next write (sent together at once) or the end of this
+    turn of the event loop, whichever comes first: nothing waits longer than that, larger
+    writes are never held, and flow control sees every byte as before.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    #: Only writes up to this size wait for company (a response head is a few hundred bytes).
+    HOLD_MAX = 4096
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop):
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held + bytes(data))
+        elif len(data) <= self.HOLD_MAX:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+        else:
+            self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self._transport.is_closing():
+                self._transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self.flush()
+        self._transport.write_eof()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """One connection. uvicorn runs every protocol of a server on one event loop, so the
     shared per-client count needs no lock."""
@@ -76,7 +127,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     # -- connections ----------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(HeadThenBody(transport, self.loop))  # type: ignore[arg-type]
         host = self.client[0] if self.client else ""
         limit = self.limits.max_connections_per_client
         if limit and self.open_per_client[host] >= limit:

@@ -145,6 +145,10 @@ class _Slots(Generic[Item]):
         self.items: dict[int, Item] = {}
         self.pool: ThreadPoolExecutor | None = None
         self.failures = 0
+        #: The claim thread found no free slot and waits for one: the next item to end wakes
+        #: it. Otherwise an ending item wakes nobody (an idle claim thread has nothing to do
+        #: with a free slot; new work wakes it through its channels).
+        self.full = False
 
 
 class WorkLoop:
@@ -267,6 +271,7 @@ class WorkLoop:
         while not self._stop.is_set():
             with self._lock:
                 free = kind.concurrency - len(slots.items)
+                slots.full = free <= 0
             claimed: Sequence[Any] = []
             wait: float | None = None
             if free > 0:
@@ -314,7 +319,9 @@ class WorkLoop:
             with self._drained:
                 slots.items.pop(id(item), None)
                 self._drained.notify_all()
-            slots.wake.set()  # a slot is free
+                full, slots.full = slots.full, False
+            if full:
+                slots.wake.set()  # the claim thread waits for a free slot
 
     # -- periodic work -------------------------------------------------------------------------
     def _tick_loop(self, kind: PeriodicKind, wake: threading.Event) -> None:

@@ -266,6 +266,32 @@ def test_at_most_concurrency_items_run_at_once(make_loop: Callable[..., WorkLoop
     assert loop.busy(kind) == 0
 
 
+def test_an_ending_item_wakes_the_claim_thread_only_when_every_slot_was_taken(
+    make_loop: Callable[..., WorkLoop], notifier: Notifier
+) -> None:
+    # Full: two gated items on two slots, a third waiting. Releasing them must claim the
+    # third at once (the poll is 30 s): woken by a slot that freed up.
+    full = FakeKind(concurrency=2)
+    gate = threading.Event()
+    full.add(Job("a", gate=gate), Job("b", gate=gate), Job("c"))
+    make_loop(full)
+    assert full.wait_until(lambda: len(full.started) == 2)
+    gate.set()
+    assert full.wait_until(lambda: len(full.done) == 3)
+
+    # Not full: one item on two slots, claimed after a wake-up. Its end wakes nobody, so no
+    # empty claim follows it (that claim cost a store transaction and a thread switch per
+    # statement).
+    idle = FakeKind(concurrency=2, channels=("work",))
+    make_loop(idle)
+    assert idle.wait_until(lambda: len(idle.claims) == 1)
+    idle.add(Job("d"))
+    notifier.publish("work", "any")
+    assert idle.wait_until(lambda: len(idle.done) == 1)
+    assert not idle.wait_until(lambda: len(idle.claims) > 2, timeout=QUIET)
+    assert len(idle.claims) == 2
+
+
 def test_a_failing_item_is_logged_and_frees_its_slot(
     make_loop: Callable[..., WorkLoop], caplog: pytest.LogCaptureFixture
 ) -> None:
