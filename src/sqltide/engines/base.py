@@ -14,6 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from .transpile import split_dialect, translator_for
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnMeta:
@@ -115,10 +117,16 @@ class Engine(abc.ABC):
     #: True when only one process may open this warehouse (an embedded DuckDB file): that
     #: process alone claims the warehouse's statements.
     exclusive: bool = False
+    #: sqlglot's name for the SQL this engine runs (``duckdb``, ``postgres``): what a source
+    #: dialect (``?dialect=redshift`` on the URL, see ``transpile.py``) is translated to.
+    sql_dialect: str = ""
 
     def __init__(self, name: str, url: str):
         self.name = name
-        self.url = url
+        #: The URL without sqltide's ``dialect`` parameter (what the driver sees).
+        self.url, self.source_dialect = split_dialect(url, name)
+        #: Translates each statement from the source dialect; None: statements run as written.
+        self.translator = translator_for(self.source_dialect, self.sql_dialect, name)
 
     @abc.abstractmethod
     def open(self) -> None:

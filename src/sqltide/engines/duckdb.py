@@ -30,6 +30,7 @@ from .base import (
     TableInfo,
 )
 from .params import code_only, rewrite_parameters
+from .transpile import Translator
 
 # DuckDB raises one exception class per kind of error; these are the SQLSTATEs PostgreSQL
 # would give for the same mistakes, so clients can branch on one code across warehouses.
@@ -220,9 +221,17 @@ def _column_meta(name: str, duck_type: Any, arrow_type: pa.DataType) -> ColumnMe
 
 
 class DuckDBConnection(EngineConnection):
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch_rows: int, wal: str | None = None):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch_rows: int,
+        wal: str | None = None,
+        translator: Translator | None = None,
+    ):
         self._con = con
         self._batch_rows = batch_rows
+        #: The warehouse's source dialect (``?dialect=``): statements are translated first.
+        self._translator = translator
         self._lock = threading.Lock()
         #: The warehouse's write-ahead log: DuckDB makes it anew (with the umask's mode) on
         #: the first write after each checkpoint, so it is made owner-only after writes.
@@ -233,6 +242,12 @@ class DuckDBConnection(EngineConnection):
             tighten(self._wal, warn=False)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+        if self._translator is not None:
+            return self._translator.run(sql, params, self._statement)
+        return self._statement(sql, params)
+
+    def _statement(self, sql: str, params: Mapping[str, Any] | None) -> ExecResult:
+        """Run one statement written in DuckDB's SQL (subclasses check it here)."""
         # ":name" and "$name" have the same length, so DuckDB's error positions in the
         # rewritten text are positions in the caller's text too.
         text = rewrite_parameters(sql, lambda name: f"${name}") if params is not None else sql
@@ -383,6 +398,7 @@ class DuckDBEngine(Engine):
 
     scheme = "duckdb"
     exclusive = True
+    sql_dialect = "duckdb"
 
     def __init__(
         self,
@@ -393,8 +409,8 @@ class DuckDBEngine(Engine):
         allowed_dirs: tuple[str, ...] = (),
         extensions: tuple[str, ...] = (),
     ):
-        super().__init__(name, url)
-        self.path = path_of(url)
+        super().__init__(name, url)  # drops ?dialect=: use self.url from here on
+        self.path = path_of(self.url)
         self.batch_rows = batch_rows
         #: Absolute folders SQL may read and write files in (checked by the runtime to hold
         #: none of sqltide's own files).
@@ -504,8 +520,10 @@ class DuckDBEngine(Engine):
         if access != FULL_ACCESS:  # a read-only grant (see duckdb_access.py)
             from .duckdb_access import granted_connection
 
-            return granted_connection(self.root.cursor(), self.batch_rows, self._wal, access)
-        return DuckDBConnection(self.root.cursor(), self.batch_rows, self._wal)
+            return granted_connection(
+                self.root.cursor(), self.batch_rows, self._wal, access, self.translator
+            )
+        return DuckDBConnection(self.root.cursor(), self.batch_rows, self._wal, self.translator)
 
     def _query(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         cur = self.root.cursor()

@@ -31,6 +31,7 @@ from ..errors import EngineError
 from .base import Access, ExecResult
 from .duckdb import DuckDBConnection
 from .params import code_only, rewrite_parameters
+from .transpile import Translator
 
 #: Statement kinds (``duckdb.extract_statements``) a read-only principal may not run.
 _REFUSED_KINDS = {
@@ -89,11 +90,18 @@ def refusal(sql: str, params: Mapping[str, Any] | None) -> EngineError | None:
 class ReadOnlyDuckDBConnection(DuckDBConnection):
     """A DuckDB connection whose every statement runs in a read-only transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, batch_rows: int, wal: str | None = None):
-        super().__init__(con, batch_rows, wal)
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        batch_rows: int,
+        wal: str | None = None,
+        translator: Translator | None = None,
+    ):
+        super().__init__(con, batch_rows, wal, translator)
         self._in_transaction = False  # begin() opened one (a transactional batch)
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> ExecResult:
+    def _statement(self, sql: str, params: Mapping[str, Any] | None) -> ExecResult:
+        # After any translation (?dialect=): the check sees exactly what runs.
         refused = refusal(sql, params)
         if refused is not None:
             raise refused
@@ -101,7 +109,7 @@ class ReadOnlyDuckDBConnection(DuckDBConnection):
         if own:
             self._run("BEGIN TRANSACTION READ ONLY")
         try:
-            result = super().execute(sql, params)
+            result = super()._statement(sql, params)
         except EngineError as exc:
             if own:
                 self._end(commit=False)
@@ -153,7 +161,11 @@ class ReadOnlyDuckDBConnection(DuckDBConnection):
 
 
 def granted_connection(
-    con: duckdb.DuckDBPyConnection, batch_rows: int, wal: str | None, access: Access
+    con: duckdb.DuckDBPyConnection,
+    batch_rows: int,
+    wal: str | None,
+    access: Access,
+    translator: Translator | None = None,
 ) -> DuckDBConnection:
     """A connection limited to ``access`` (``con`` is closed if it cannot be)."""
     if access.db_role is not None:
@@ -166,5 +178,5 @@ def granted_connection(
             code="permission_denied",
         )
     if access.read_only:
-        return ReadOnlyDuckDBConnection(con, batch_rows, wal)
-    return DuckDBConnection(con, batch_rows, wal)
+        return ReadOnlyDuckDBConnection(con, batch_rows, wal, translator)
+    return DuckDBConnection(con, batch_rows, wal, translator)

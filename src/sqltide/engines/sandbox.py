@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..settings import Settings
 from ..urls import path_of, scheme_of
+from .transpile import split_dialect
 
 
 def _real(path: str | Path) -> Path:
@@ -34,6 +35,7 @@ def protected_paths(settings: Settings) -> dict[Path, str]:
     if scheme_of(settings.storage_url) == "file":
         protected[_real(path_of(settings.storage_url))] = "the result storage folder"
     for name, url in settings.warehouse_urls.items():
+        url = split_dialect(url, name)[0]  # the file's path, without ?dialect=
         if scheme_of(url) == "duckdb" and path_of(url) != ":memory:":
             protected[_real(path_of(url))] = f"warehouse {name!r}'s database file"
     return protected
