@@ -378,21 +378,40 @@ def keys_create(
     ] = None,
     read_only: ReadOnlyOpt = False,
     db_role: DbRoleOpt = None,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws",
+            help="Give the key AWS credentials too (an access key id and a secret access key) "
+            "for the Redshift Data API face: boto3, the AWS CLI and the other SDKs sign with them",
+        ),
+    ] = False,
+    arn: Annotated[
+        str | None,
+        typer.Option(
+            help="With --aws: the ARN the key's caller appears as (events' detail.principal) "
+            "\\[default: arn:aws:iam::<SQLTIDE_AWS_ACCOUNT_ID>:user/<principal>]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; it is printed once.
 
     A key acts as its principal, which may use only the warehouses granted to it (--warehouse
     here, or `sqltide grants add`), those in SQLTIDE_DEFAULT_GRANTS, or all with --admin.
+    With --aws it also gets AWS credentials, printed once as a profile for ~/.aws/credentials.
     """
     from .keys import create_key
 
     warehouses = warehouse or []
     if (read_only or db_role) and not warehouses:
         raise typer.BadParameter("--read-only and --db-role qualify a grant: add --warehouse")
+    if arn is not None and not aws:
+        raise typer.BadParameter("--arn names the AWS credentials' caller: add --aws")
     grants, settings = local_grants()
     check_warehouses(settings, warehouses, db_role)
     try:
-        record, key = create_key(
+        made = create_key(
             grants.store,
             principal,
             name=name,
@@ -400,9 +419,13 @@ def keys_create(
             warehouses=warehouses,
             access="read_only" if read_only else "read_write",
             db_role=db_role,
+            aws=aws,
+            arn=arn,
+            account_id=settings.aws_account_id,
         )
     except SqltideError as exc:
         raise _fail(exc) from exc
+    record, key = made[0], made[1]
     if warehouses:
         how = ("read_only" if read_only else "read_write") + (
             f" as database role {db_role!r}" if db_role else ""
@@ -410,18 +433,49 @@ def keys_create(
         err.print(f"granted {principal!r} warehouse(s) {', '.join(warehouses)}, {how}")
     err.print(f"key {record.id} for principal {record.principal!r} (shown once):")
     console.print(key)
+    if len(made) == 3:
+        creds = made[2]
+        err.print(
+            f"AWS credentials, caller {creds.arn} (shown once; a profile for ~/.aws/credentials):"
+        )
+        # Plain text: "[sqltide]" is not Rich markup, and a secret must not be re-wrapped.
+        console.print(
+            "[sqltide]\n"
+            f"aws_access_key_id = {creds.access_key_id}\n"
+            f"aws_secret_access_key = {creds.secret_access_key}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        err.print(
+            "hint: `aws configure --profile sqltide` takes them too (any region); point the "
+            "SDKs at this server with "
+            f"AWS_ENDPOINT_URL_REDSHIFT_DATA=http://{settings.host}:{settings.port}",
+            markup=False,
+            highlight=False,
+        )
 
 
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    table = Table("id", "principal", "name", "admin", "created", "revoked", header_style="bold")
+    table = Table(
+        "id",
+        "principal",
+        "name",
+        "admin",
+        "aws access key id",
+        "created",
+        "revoked",
+        header_style="bold",
+    )
     for k in _store().list_api_keys():
         table.add_row(
             k.id,
             k.principal,
             k.name or "",
             "yes" if k.is_admin else "",
+            k.aws_access_key_id or "",
             time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.created_at)),
             time.strftime("%Y-%m-%d %H:%M", time.gmtime(k.revoked_at)) if k.revoked_at else "",
         )

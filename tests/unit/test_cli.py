@@ -165,6 +165,51 @@ def test_keys_create_list_revoke_on_the_local_store() -> None:
     assert code == 1 and "no active key" in out, out
 
 
+def test_keys_create_aws_prints_the_credentials_once_and_list_shows_the_id() -> None:
+    from sqltide.keys import open_aws_secret, server_secret
+    from sqltide.settings import load_settings
+    from sqltide.store import store_from_url
+
+    code, out = invoke("keys", "create", "dave", "--aws", "--name", "sdk")
+    assert code == 0, out
+    found = re.search(
+        r"key (\w+) for principal 'dave' \(shown once\): (stk_\S+) "
+        r"AWS credentials, caller arn:aws:iam::000000000000:user/dave \(shown once; .*?\): "
+        r"\[sqltide\] aws_access_key_id = (ASQT[A-Z2-7]{16}) "
+        r"aws_secret_access_key = ([A-Za-z0-9+/]{40}) "
+        r"hint: `aws configure --profile sqltide`.* "
+        r"AWS_ENDPOINT_URL_REDSHIFT_DATA=http://127.0.0.1:8765",
+        out,
+    )
+    assert found is not None, out
+    key_id, key, access_key_id, secret = found.groups()
+
+    # what was printed is what the server will verify with
+    store = store_from_url(load_settings().store_url)
+    try:
+        record = store.find_api_key_by_access_key_id(access_key_id)
+        assert record is not None and record.id == key_id and record.aws_secret_sealed
+        assert open_aws_secret(server_secret(store), access_key_id, record.aws_secret_sealed) == (
+            secret
+        )
+    finally:
+        store.close()
+
+    code, out = invoke("keys", "list")
+    assert code == 0, out
+    assert re.search(rf"{key_id}\W+dave\W+sdk\W+{access_key_id}\W", out), out
+    assert secret not in out and key not in out
+
+    code, out = invoke(
+        "keys", "create", "erin", "--aws", "--arn", "arn:aws:iam::123456789012:role/etl"
+    )
+    assert code == 0 and "caller arn:aws:iam::123456789012:role/etl" in out, out
+    code, out = invoke("keys", "create", "erin", "--aws", "--arn", "etl")
+    assert code == 1 and "an ARN looks like" in out, out
+    code, out = invoke("keys", "create", "erin", "--arn", "arn:aws:iam::123456789012:role/etl")
+    assert code == 2 and "add --aws" in out, out
+
+
 def test_keys_create_with_grants_and_grants_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     from sqltide.settings import load_settings
     from sqltide.store import store_from_url

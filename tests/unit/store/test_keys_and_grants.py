@@ -39,6 +39,36 @@ def test_has_admin_key_counts_only_active_admin_keys(store: Store) -> None:
     assert not store.has_admin_key("nobody")
 
 
+def test_api_keys_found_by_aws_access_key_id(store: Store) -> None:
+    aws = ApiKeyRecord(
+        "k1",
+        "alice",
+        "h1",
+        T0,
+        aws_access_key_id="ASQTAAAABBBBCCCCDDDD",
+        aws_secret_sealed="v1:sealed",
+        aws_arn="arn:aws:iam::123456789012:user/alice",
+    )
+    store.insert_api_key(aws)
+    store.insert_api_key(ApiKeyRecord("k2", "bob", "h2", T0 + 1))  # no AWS credentials
+    assert store.find_api_key_by_access_key_id("ASQTAAAABBBBCCCCDDDD") == aws
+    assert store.find_api_key_by_access_key_id("ASQTAAAABBBBCCCCDDDE") is None
+    assert store.find_api_key("h1") == aws
+    assert [k.aws_access_key_id for k in store.list_api_keys()] == ["ASQTAAAABBBBCCCCDDDD", None]
+    assert store.revoke_api_key("k1", T0 + 5)
+    revoked = store.find_api_key_by_access_key_id("ASQTAAAABBBBCCCCDDDD")
+    assert revoked is not None and revoked.revoked_at == T0 + 5  # found; the caller refuses it
+    assert "v1:sealed" not in repr(aws)
+
+
+def test_an_aws_access_key_id_belongs_to_one_key(store: Store) -> None:
+    store.insert_api_key(ApiKeyRecord("k1", "alice", "h1", T0, aws_access_key_id="ASQTX"))
+    store.insert_api_key(ApiKeyRecord("k2", "bob", "h2", T0))
+    store.insert_api_key(ApiKeyRecord("k3", "carol", "h3", T0))  # many keys without one
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.UniqueViolation)):
+        store.insert_api_key(ApiKeyRecord("k4", "bob", "h4", T0, aws_access_key_id="ASQTX"))
+
+
 # -- warehouse grants --------------------------------------------------------------------------
 def test_grants_upsert_get_list_delete(store: Store) -> None:
     ro = GrantRecord("bob", "pg", "read_only", T0, db_role="bob_role")

@@ -18,6 +18,10 @@ class KeyStore(abc.ABC):
     def find_api_key(self, key_hash: str) -> ApiKeyRecord | None: ...
 
     @abc.abstractmethod
+    def find_api_key_by_access_key_id(self, access_key_id: str) -> ApiKeyRecord | None:
+        """The key carrying this AWS access key id (revoked or not), or None."""
+
+    @abc.abstractmethod
     def list_api_keys(self) -> list[ApiKeyRecord]: ...
 
     @abc.abstractmethod

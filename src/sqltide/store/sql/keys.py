@@ -32,6 +32,14 @@ class KeysMixin(SqlHooks, KeyStore):
         rows = self._rows("find_api_key", "SELECT * FROM api_keys WHERE key_hash = ?", (key_hash,))
         return codec.api_key(rows[0]) if rows else None
 
+    def find_api_key_by_access_key_id(self, access_key_id: str) -> ApiKeyRecord | None:
+        rows = self._rows(
+            "find_api_key_by_access_key_id",
+            "SELECT * FROM api_keys WHERE aws_access_key_id = ?",
+            (access_key_id,),
+        )
+        return codec.api_key(rows[0]) if rows else None
+
     def list_api_keys(self) -> list[ApiKeyRecord]:
         rows = self._rows("list_api_keys", "SELECT * FROM api_keys ORDER BY created_at")
         return [codec.api_key(r) for r in rows]
