@@ -82,14 +82,41 @@ class SQLiteStore(SqlStore):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         con = self._con
+        if getattr(self._local, "holding", False):  # taken by hold_writer() on this thread
+            yield from self._transaction(con)
+            return
         with self._write_lock:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+            yield from self._transaction(con)
+
+    @staticmethod
+    def _transaction(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def hold_writer(self) -> bool:
+        """Take the writer now if no thread of this process has it (see ``MetaStore``).
+
+        The holding thread's connection never checkpoints the WAL on commit (the other
+        threads' connections do, as SQLite does by default), so a write made on an event
+        loop is a short append, never a copy of the WAL into the database with its fsyncs.
+        """
+        if not self._write_lock.acquire(blocking=False):
+            return False
+        con = self._con
+        if not getattr(self._local, "no_checkpoint", False):
+            con.execute("PRAGMA wal_autocheckpoint=0")
+            self._local.no_checkpoint = True
+        self._local.holding = True
+        return True
+
+    def release_writer(self) -> None:
+        self._local.holding = False
+        self._write_lock.release()
 
     def close(self) -> None:
         with self._all_lock:

@@ -19,6 +19,19 @@ class MetaStore(abc.ABC):
     @abc.abstractmethod
     def __init__(self, url: str) -> None: ...
 
+    def hold_writer(self) -> bool:
+        """Take the store's one writer now, if it is free, for a short write made on an event
+        loop; :meth:`release_writer` gives it back. False when it is busy, or when the store
+        has no such writer (PostgreSQL): the write then goes to a thread (ADR 0006).
+
+        While held, this thread's writes skip the lock they would otherwise take.
+        """
+        return False
+
+    def release_writer(self) -> None:
+        """Give back the writer taken by :meth:`hold_writer` (on the same thread)."""
+        raise RuntimeError(f"{type(self).__name__} has no writer to hold or give back")
+
     def make_transport(self, notifier: Notifier) -> Transport | None:
         """What carries ``notifier``'s wake-ups to other processes (None: this one only)."""
         return None
