@@ -13,6 +13,7 @@ envelope back into the same class.
     │   ├── BatchTooLarge
     │   └── MalformedJson
     ├── Unauthorized (401)
+    │   └── AwsAuthFailure (400 or 403: AWS's status for details["aws_type"])
     ├── Forbidden (403)
     │   └── PermissionDenied
     ├── NotFound (404)
@@ -36,9 +37,11 @@ envelope back into the same class.
     │   └── PipelineError (sqltide.pipeline.problems: it carries the file's problems)
     ├── TooManyRequests (429)
     ├── InternalError (500)
+    ├── DataApiError (the Data API face: ``details['aws_type']`` names the AWS exception)
     ├── WarehouseUnavailable (503)
     ├── ConfigError (500, raised at start-up)
     └── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
+        └── UntranslatableSql (a statement in a warehouse's source dialect, ?dialect=...)
 """
 
 from __future__ import annotations
@@ -97,6 +100,38 @@ class Unauthorized(SqltideError):
 
     code = "unauthorized"
     http_status = 401
+
+
+class AwsAuthFailure(Unauthorized):
+    """The request's AWS signature could not be verified.
+
+    The Data API face's answer to a bad signed request, built as
+    ``AwsAuthFailure(message, details={"aws_type": ...})``: ``aws_type`` is the exception AWS
+    answers with (``UnrecognizedClientException``, ``InvalidSignatureException``,
+    ``IncompleteSignatureException`` or ``MissingAuthenticationTokenException``) and the
+    message is AWS's text, so the SDKs show what they show for AWS itself. ``http_status`` is
+    the status AWS uses for that exception.
+    """
+
+    code = "aws_auth_failure"
+    #: AWS's HTTP status for each of its authentication exceptions (its JSON services answer
+    #: bad credentials and signatures with 400, an unsigned request with 403).
+    STATUSES: ClassVar[dict[str, int]] = {
+        "UnrecognizedClientException": 400,
+        "InvalidSignatureException": 400,
+        "IncompleteSignatureException": 400,
+        "MissingAuthenticationTokenException": 403,
+    }
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        super().__init__(message, details=details)
+        aws_type = str(self.details.setdefault("aws_type", "InvalidSignatureException"))
+        self.http_status = self.STATUSES.get(aws_type, 403)  # type: ignore[misc]
+
+    @property
+    def aws_type(self) -> str:
+        """The AWS exception name (``__type``) to answer with."""
+        return str(self.details["aws_type"])
 
 
 class Forbidden(SqltideError):
@@ -302,6 +337,25 @@ class WarehouseUnavailable(SqltideError):
     http_status = 503
 
 
+class DataApiError(SqltideError):
+    """The request is not valid for the Amazon Redshift Data API.
+
+    Raised by the Data API face (``sqltide.dataapi``) for what only that face checks, as
+    ``DataApiError(message, details={"aws_type": "ValidationException", ...})``: it answers
+    with the AWS exception ``aws_type`` names (``sqltide.dataapi.exceptions`` holds the HTTP
+    status of each); other keys of ``details`` that the exception's model has as members
+    (``ResourceId``, ``StatementId``) are sent as those members.
+    """
+
+    code = "data_api_error"
+    http_status = 400
+
+    @property
+    def aws_type(self) -> str:
+        """The AWS exception this answers as (``ValidationException`` unless told)."""
+        return str(self.details.get("aws_type", "ValidationException"))
+
+
 class ConfigError(SqltideError):
     """The configuration is not valid."""
 
@@ -339,6 +393,32 @@ class EngineError(SqltideError):
         out["sqlstate"] = self.sqlstate
         out["position"] = self.position
         return out
+
+
+class UntranslatableSql(EngineError):
+    """The statement cannot be translated from the warehouse's source dialect.
+
+    A warehouse declared with ``?dialect=...`` (``redshift``) transpiles each statement with
+    sqlglot before it runs; this is the statement's failure when sqlglot cannot parse it
+    (SQLSTATE ``42601``, syntax error, as the source database would answer a statement it
+    cannot read) or when it holds a construct the warehouse cannot express (``0A000``, feature
+    not supported: valid SQL in the source dialect, with no equivalent here). Either way the
+    statement does not run: a near translation could run something different. ``position``
+    points at the construct in the caller's text where sqlglot knows it.
+    """
+
+    code = "untranslatable_sql"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        sqlstate: str | None = "0A000",
+        position: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, sqlstate=sqlstate, position=position, code=code, details=details)
 
 
 _BY_CODE: dict[str, type[SqltideError]] = {}

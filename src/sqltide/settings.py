@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     #: ``name:read_only`` for read-only use (``default,lake:read_only``). Empty by default: a
     #: new principal can use nothing until granted (``sqltide grants add``).
     default_grants: str = ""
+    #: The AWS account id in the ARNs Data API callers appear as
+    #: (``arn:aws:iam::<account>:user/<principal>``, unless their key names its own ARN).
+    aws_account_id: str = Field(default="000000000000", pattern=r"^\d{12}$")
+    #: The Data API's cluster identifiers and workgroup names, as a JSON object
+    #: ``{"name": "warehouse"}``; a key ``"name/database"`` maps one database of a cluster or
+    #: workgroup (docs/data-api.md, "Warehouse map"). Every warehouse is also reachable under
+    #: its own name, unless the map gives that name to another.
+    data_api_warehouses: dict[str, str] = Field(default_factory=dict)
+    #: The database name a Data API caller may give for a warehouse that holds one database
+    #: (DuckDB), besides the database's own name: Redshift's default, ``dev``.
+    data_api_default_database: str = "dev"
 
     #: How many statements one worker runs at once.
     worker_concurrency: int = Field(default=8, ge=1, le=256)
@@ -122,6 +133,10 @@ class Settings(BaseSettings):
     #: Most open connections from one client address (0: no limit). Behind a reverse proxy
     #: every client has the proxy's address: raise it or set 0 there.
     http_max_connections_per_client: int = Field(default=64, ge=0)
+    #: FastAPI's native OpenTelemetry: traces, metrics and logs of every request through the
+    #: globally configured providers. Off by default, since even with no provider configured
+    #: it looks for one on every request (about 10 µs each).
+    opentelemetry: bool = False
 
     #: Bounds on one page of a result.
     page_max_rows: int = Field(default=10_000, ge=1)
@@ -145,7 +160,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("warehouses", mode="before")
+    @field_validator("warehouses", "data_api_warehouses", mode="before")
     @classmethod
     def _parse_warehouses(cls, value: Any) -> Any:
         if isinstance(value, str):

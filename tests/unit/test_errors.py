@@ -25,6 +25,7 @@ CODES = {
     "permission_denied": "PermissionDenied",
     "request_timeout": "RequestTimeout",
     "statement_not_found": "StatementNotFound",
+    "aws_auth_failure": "AwsAuthFailure",
 }
 
 
@@ -84,3 +85,19 @@ def test_filter_policy_errors_keep_reason_and_path() -> None:
         caught.value.message, details=caught.value.details
     )
     assert (again.reason, again.path) == (caught.value.reason, caught.value.path)
+
+
+@pytest.mark.parametrize(
+    ("aws_type", "status"),
+    [
+        ("UnrecognizedClientException", 400),
+        ("InvalidSignatureException", 400),
+        ("IncompleteSignatureException", 400),
+        ("MissingAuthenticationTokenException", 403),
+    ],
+)
+def test_aws_auth_failures_answer_with_aws_s_status(aws_type: str, status: int) -> None:
+    exc = errors.AwsAuthFailure("no", details={"aws_type": aws_type})
+    assert (exc.aws_type, exc.http_status) == (aws_type, status)
+    assert isinstance(exc, errors.Unauthorized)
+    assert errors.Unauthorized("no").http_status == 401  # the class's own status is untouched

@@ -32,17 +32,35 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
         version=__version__,
         summary="Run warehouse SQL asynchronously, durably and event-driven.",
         lifespan=lifespan,
+        telemetry={
+            "tracing": runtime.settings.opentelemetry,
+            "metrics": runtime.settings.opentelemetry,
+            "logs": runtime.settings.opentelemetry,
+        },
     )
     app.state.runtime = runtime
     app.state.no_auth = no_auth
     errors.install(app)
-    app.add_middleware(errors.BodyLimit, limit=runtime.settings.max_body_bytes)
+    settings = runtime.settings
+    app.add_middleware(
+        errors.BodyLimit,
+        limit=settings.max_body_bytes,
+        # A Data API batch of the most statements of the largest size, and room for the rest.
+        data_api_limit=max(
+            settings.max_body_bytes,
+            settings.max_batch_statements * settings.max_sql_bytes + 64 * 1024,
+        ),
+    )
     app.add_middleware(RejectNulInUrl)
     hygiene.install(app, body_timeout=runtime.settings.http_body_timeout_seconds)
     app.include_router(statements.router)
     app.include_router(catalog.router)
     app.include_router(events.router)
     app.include_router(grants.router)
+    # The Amazon Redshift Data API (AWS JSON 1.1) on the same port: POST / with X-Amz-Target.
+    from ..dataapi.protocol import mount
+
+    mount(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:  # built once, then kept by FastAPI

@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Request
 
 from .. import errors
+from ..catalog import ask, catalog_engine
 from ..engines import Access, Engine
 from ..grants import Grants
 from .auth import Caller, caller
@@ -21,12 +22,7 @@ router = APIRouter(tags=["catalog"], responses=ERROR_RESPONSES)
 
 async def _ask(fn: Callable[..., T], *args: Any) -> T:
     """Run a catalog call off the loop, with warehouse errors as API errors."""
-    try:
-        return await off_loop(fn, *args)
-    except errors.EngineError as exc:
-        if exc.code == "connection_error":
-            raise errors.WarehouseUnavailable(exc.message, details=exc.to_dict()) from exc
-        raise errors.InvalidRequest(exc.message, details=exc.to_dict()) from exc
+    return await off_loop(ask, fn, *args)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
@@ -50,16 +46,8 @@ async def _engine(request: Request, warehouse: str | None, who: Caller) -> tuple
         who.principal,
         name,
     )
-    engine = engines[name]
     worker = request.app.state.runtime.worker
-    if engine.exclusive and (worker is None or name not in worker.engines):
-        raise errors.Conflict(
-            f"warehouse {name!r} is an embedded database hosted by a worker process; this "
-            "process does not host it, so it cannot read its catalog: ask the process that "
-            "hosts it, or run the catalog query as a statement",
-            details={"warehouse": name},
-        )
-    return engine, Access.of(grant.access, grant.db_role)
+    return catalog_engine(engines, worker.engines if worker is not None else None, name, grant)
 
 
 @router.get("/v1/warehouses", summary="The warehouses the caller may use")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import errors
@@ -81,18 +83,30 @@ class BodyLimit:
     turns any such error into a 400.
     """
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, data_api_limit: int | None = None):
         self.app = app
         self.limit = limit
+        #: The Data API's own limit (``POST /`` with ``X-Amz-Target``): a batch of 40
+        #: statements of 100 KB each must fit. Its refusal is an AWS error, not the envelope.
+        self.data_api_limit = data_api_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        limit = self.limit
+        aws = (
+            self.data_api_limit is not None
+            and b"x-amz-target" in headers
+            and scope.get("path") == "/"
+        )
+        if aws:
+            limit = self.data_api_limit  # type: ignore[assignment]
+        declared = headers.get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self.limit:
-                await self._reject(scope, receive, send)
+            if declared.isdigit() and int(declared) > limit:
+                await self._reject(scope, receive, send, limit, aws)
                 return
             await self.app(scope, receive, send)  # the server holds the body to its length
             return
@@ -105,8 +119,8 @@ class BodyLimit:
                 break
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.limit:
-                await self._reject(scope, receive, send)
+            if seen > limit:
+                await self._reject(scope, receive, send, limit, aws)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -118,11 +132,18 @@ class BodyLimit:
 
         await self.app(scope, replayed, send)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = envelope(
-            413,
-            "payload_too_large",
-            f"the request body is larger than {self.limit} bytes",
-            {"limit": self.limit},
-        )
+    async def _reject(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, aws: bool = False
+    ) -> None:
+        message = f"the request body is larger than {limit} bytes"
+        response: Response
+        if aws:
+            # As the AWS SDKs read errors (sqltide.dataapi.exceptions).
+            response = Response(
+                orjson.dumps({"__type": "ValidationException", "message": message}),
+                status_code=413,
+                media_type="application/x-amz-json-1.1",
+            )
+        else:
+            response = envelope(413, "payload_too_large", message, {"limit": limit})
         await response(scope, receive, send)

@@ -30,6 +30,9 @@ class StatementRequest:
     session_id: str | None = None
     session_keep_alive_seconds: int | None = None
     batch_mode: str = "transaction"
+    #: Where the request came from, recorded on the statement (and a session it opens) as
+    #: it is: the Data API face's cluster, database, user... (``StatementRecord.origin``).
+    origin: dict[str, Any] | None = None
 
     def fingerprint(self) -> str:
         """A hash of everything but the client token: same token + same hash = same request."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
@@ -450,31 +450,71 @@ class ResultReader:
             columns=self.columns,
         )
 
+    @contextlib.contextmanager
+    def parts(
+        self,
+        next_token: str | None = None,
+        *,
+        fmt: str,
+        max_rows: int = 10_000,
+        max_bytes: int = 8 * 1024 * 1024,
+    ) -> Iterator[tuple[pa.Schema, Iterator[tuple[Position, pa.RecordBatch]]]]:
+        """The page starting at ``next_token`` as it is stored: the result's schema and the
+        record batch slices of the page, each with the position it starts at (at most
+        ``max_rows`` rows and, past the first slice, ``max_bytes`` of Arrow buffers).
+
+        For a face that writes its own form of the rows (the Data API's Field unions): the
+        slices may live in a memory-mapped file, so use them inside the ``with`` block only.
+        ``fmt`` names that form; tokens are bound to it (:meth:`token_after`).
+        """
+        pos = self._start(next_token, fmt)
+        files = _Chunks(self.storage, self.manifest)
+        try:
+            schema = files.get(pos[0] if pos else 0).schema
+            yield schema, self._slices(pos, files, max(1, max_rows), max_bytes)
+        finally:
+            files.close()
+
+    def token_after(self, position: Position, rows: int, fmt: str) -> str | None:
+        """The next token of the page that starts ``rows`` rows after ``position`` (a slice's
+        position from :meth:`parts`), or None when the result ends there."""
+        chunk, batch, offset = position
+        pos = self._skip_empty((chunk, batch, offset + rows))
+        return None if pos is None else self.signer.encode(self.result_key, *pos, fmt)
+
+    def _slices(
+        self, pos: Position | None, files: _Chunks, max_rows: int, max_bytes: int
+    ) -> Iterator[tuple[Position, pa.RecordBatch]]:
+        count = used = 0
+        while pos is not None and count < max_rows and (count == 0 or used < max_bytes):
+            chunk, batch_no, offset = pos
+            batch = files.get(chunk).get_batch(batch_no)
+            take = min(self.manifest.chunks[chunk].batch_rows[batch_no] - offset, max_rows - count)
+            part = batch.slice(offset, guess_rows(batch.slice(offset, take), max_bytes - used))
+            if count and part.nbytes > max_bytes - used:
+                return
+            yield pos, part
+            count += part.num_rows
+            used += part.nbytes
+            pos = self._skip_empty((chunk, batch_no, offset + part.num_rows))
+
     def _arrow_page(
         self, pos: Position | None, files: _Chunks, max_rows: int, max_bytes: int
     ) -> Page:
         """An Arrow IPC stream of the page's record batch slices: no conversion at all."""
         sink = pa.BufferOutputStream()
-        count = used = 0
+        count = 0
+        last: tuple[Position, int] | None = None
         try:
             writer = pa.ipc.new_stream(sink, files.get(pos[0] if pos else 0).schema)
-            while pos is not None and count < max_rows and (count == 0 or used < max_bytes):
-                chunk, batch_no, offset = pos
-                batch = files.get(chunk).get_batch(batch_no)
-                take = min(
-                    self.manifest.chunks[chunk].batch_rows[batch_no] - offset, max_rows - count
-                )
-                part = batch.slice(offset, guess_rows(batch.slice(offset, take), max_bytes - used))
-                if count and part.nbytes > max_bytes - used:
-                    break
+            for start, part in self._slices(pos, files, max_rows, max_bytes):
                 writer.write_batch(part)
                 count += part.num_rows
-                used += part.nbytes
-                pos = self._skip_empty((chunk, batch_no, offset + part.num_rows))
+                last = (start, part.num_rows)
             writer.close()
         finally:
             files.close()
-        token = None if pos is None else self.signer.encode(self.result_key, *pos, "arrow")
+        token = None if last is None else self.token_after(*last, "arrow")
         return Page(
             count,
             self.manifest.rows,

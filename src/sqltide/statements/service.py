@@ -19,6 +19,7 @@ from ..grants import Grants
 from ..settings import Settings
 from ..storage import Storage
 from ..store import (
+    SessionFilter,
     SessionRecord,
     StatementFilter,
     StatementRecord,
@@ -109,6 +110,7 @@ class StatementService:
                 keep_alive_seconds=req.session_keep_alive_seconds,
                 created_at=now,
                 expires_at=now + req.session_keep_alive_seconds,
+                origin=req.origin,
             )
         fingerprint = req.fingerprint()
         record = StatementRecord(
@@ -130,6 +132,7 @@ class StatementService:
             session_id=session_id,
             access=grant.access,
             db_role=grant.db_role,
+            origin=req.origin,
         )
         subs = [
             StatementRecord(
@@ -144,6 +147,7 @@ class StatementService:
                 updated_at=now,
                 access=grant.access,
                 db_role=grant.db_role,
+                origin=req.origin,
             )
             for n, sql in enumerate(req.sqls, start=1)
             if req.is_batch
@@ -202,6 +206,37 @@ class StatementService:
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
 
+    def list_sessions(
+        self,
+        principal: str,
+        *,
+        states: frozenset[str] = frozenset(("AVAILABLE", "BUSY")),
+        session_id: str | None = None,
+        warehouse: str | None = None,
+        max_results: int = 100,
+        next_token: str | None = None,
+    ) -> tuple[list[tuple[SessionRecord, str | None]], str | None]:
+        """The principal's sessions in ``states``, newest first, each with the id of the
+        statement running in it; and the token of the next page."""
+        after = self.cursors.decode(principal, "sessions", next_token) if next_token else None
+        rows = self.store.list_sessions(
+            SessionFilter(
+                principal=principal,
+                now=self.clock(),
+                session_id=session_id,
+                states=states,
+                warehouse=warehouse,
+                limit=max_results + 1,
+                after=after,
+            )
+        )
+        token = None
+        if len(rows) > max_results:
+            rows = rows[:max_results]
+            last = rows[-1][0]
+            token = self.cursors.encode(principal, "sessions", last.created_at, last.id)
+        return rows, token
+
     def list(
         self,
         principal: str,
@@ -232,8 +267,16 @@ class StatementService:
         return rows, token
 
     # -- results -------------------------------------------------------------------------------
+    def statement(self, principal: str, statement_id: str) -> StatementRecord:
+        """One of the principal's statements or sub-statements, without its sub-statements
+        (a point read; someone else's answers exactly like an unknown id)."""
+        return self._get(principal, statement_id)
+
     def result_reader(self, principal: str, statement_id: str) -> ResultReader:
-        rec = self._get(principal, statement_id)
+        return self.reader_of(self._get(principal, statement_id))
+
+    def reader_of(self, rec: StatementRecord) -> ResultReader:
+        """The result of a statement already read (:meth:`statement`), or why there is none."""
         if rec.is_batch:
             raise errors.InvalidRequest(
                 "a batch's results are fetched per sub-statement: use "

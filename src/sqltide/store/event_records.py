@@ -133,7 +133,8 @@ def statement_event(rec: StatementRecord, now: float, retention_seconds: float) 
         event_id=event_id,
         resources=[f"sqltide:warehouse/{rec.warehouse}"],
         detail={
-            "principal": rec.principal,
+            # A Data API caller appears as its ARN (recorded at submit), as in AWS's events.
+            "principal": (rec.origin or {}).get("arn") or rec.principal,
             "statementName": rec.statement_name or "",
             "statementId": rec.id,
             "redshiftQueryId": -1,

@@ -72,8 +72,12 @@ class StatementRecord:
     #: the database role it runs as. Recorded at submit, so the worker acts on the record.
     access: str | None = None
     db_role: str | None = None
+    #: Where it came from when submitted through the Data API face (``sqltide.dataapi``):
+    #: cluster or workgroup, database, db_user, secret_arn, result_format, the caller's ARN
+    #: and access key id (``dataapi/statements.py``). None for statements from ``/v1``.
+    origin: dict[str, Any] | None = None
 
-    _JSON = ("query_strings", "parameters", "error")
+    _JSON = ("query_strings", "parameters", "error", "origin")
     _BOOL = ("with_event", "is_batch", "has_result_set", "result_expired", "cancel_requested")
 
     def to_row(self) -> dict[str, Any]:
@@ -116,11 +120,30 @@ class SessionRecord:
     expires_at: float
     closed_at: float | None = None
     owner: str | None = None
+    #: The Data API origin of the statement that opened it (see ``StatementRecord.origin``).
+    origin: dict[str, Any] | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        row = {f.name: getattr(self, f.name) for f in fields(self)}
+        row["origin"] = None if self.origin is None else json.dumps(self.origin)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SessionRecord:
+        kwargs = dict(row)
+        if kwargs.get("origin") is not None:
+            kwargs["origin"] = json.loads(kwargs["origin"])
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True, slots=True)
 class ApiKeyRecord:
-    """An API key; only the SHA-256 of the secret part is kept."""
+    """An API key; only the SHA-256 of the secret part is kept.
+
+    A key may also carry AWS credentials for the Data API face (``sqltide.keys``): an access
+    key id and the secret access key sealed with the server's secret (it must be read back to
+    verify signatures), and optionally the ARN its caller appears as.
+    """
 
     id: str
     principal: str
@@ -130,6 +153,9 @@ class ApiKeyRecord:
     is_admin: bool = False
     revoked_at: float | None = None
     last_used_at: float | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_sealed: str | None = field(default=None, repr=False)
+    aws_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +187,25 @@ class StatementFilter:
     #: Keyset cursor: (created_at, id) of the last row of the previous page.
     after: tuple[float, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: What a session can be, as ListSessions shows it: open and idle, open and running a
+#: statement, or closed (closed by the worker, or past its keep-alive while idle).
+SESSION_STATES = ("AVAILABLE", "BUSY", "CLOSED")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """What :meth:`Store.list_sessions` selects: a principal's sessions, newest first."""
+
+    principal: str
+    #: The time the states are judged at (an idle session past ``expires_at`` is CLOSED).
+    now: float
+    session_id: str | None = None
+    #: Which states to list (of :data:`SESSION_STATES`).
+    states: frozenset[str] = frozenset(SESSION_STATES)
+    warehouse: str | None = None
+    created_after: float | None = None
+    limit: int = 100
+    #: Keyset cursor: (created_at, id) of the last row of the previous page.
+    after: tuple[float, str] | None = None

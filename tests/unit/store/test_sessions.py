@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
 
 from sqltide import errors
-from sqltide.store import Store
+from sqltide.store import SessionFilter, Store
 
 from .conftest import LEASE, T0, S, add, finish, run_to_started, session, stmt
 
@@ -164,3 +165,46 @@ def test_recover_expired_lease_closes_the_session_of_the_lost_statement(
     # its connection died with its worker: the session takes no more statements
     with pytest.raises(errors.SessionNotFound):
         store.create_statement(stmt(session_id=sid), now=T0 + 100)
+
+
+def test_list_sessions_by_state_newest_first(store: Store) -> None:
+    """A principal's sessions with their state (AVAILABLE, BUSY, CLOSED) and running
+    statement, newest first, in keyset pages; origins are kept."""
+    idle = session(keep_alive=600)
+    idle_first = add(store, stmt(session_id=idle.id), new_session=idle)
+    run_to_started(store, idle_first)
+    assert finish(store, idle_first.id, now=T0 + 1)
+    busy = session(keep_alive=600, created_at=T0 + 1)
+    busy_first = add(store, stmt(session_id=busy.id, created_at=T0 + 1), new_session=busy)
+    expired = session(keep_alive=1, created_at=T0 + 2)
+    expired_first = add(store, stmt(session_id=expired.id, created_at=T0 + 2), new_session=expired)
+    run_to_started(store, expired_first)
+    assert finish(store, expired_first.id, now=T0 + 3)  # idle from T0 + 3, for 1 s
+    add(
+        store,
+        stmt(principal="bob", session_id=(bobs := session(principal="bob")).id),
+        new_session=bobs,
+    )
+
+    def listed(**kw: object) -> list[tuple[str, str | None]]:
+        flt = SessionFilter(principal="alice", now=T0 + 10, **kw)  # type: ignore[arg-type]
+        return [(s.id, current) for s, current in store.list_sessions(flt)]
+
+    assert listed() == [(expired.id, None), (busy.id, busy_first.id), (idle.id, None)]
+    assert listed(states=frozenset({"BUSY"})) == [(busy.id, busy_first.id)]
+    assert listed(states=frozenset({"AVAILABLE"})) == [(idle.id, None)]
+    assert listed(states=frozenset({"CLOSED"})) == [(expired.id, None)]
+    assert listed(states=frozenset({"AVAILABLE", "BUSY"}), limit=1) == [(busy.id, busy_first.id)]
+    assert listed(after=(T0 + 1, busy.id)) == [(idle.id, None)]
+    assert listed(session_id=idle.id) == [(idle.id, None)]
+    assert listed(warehouse="other") == []
+    assert listed(created_after=T0 + 1) == [(expired.id, None), (busy.id, busy_first.id)]
+    store.close_session(idle.id, T0 + 4)
+    assert listed(states=frozenset({"CLOSED"})) == [(expired.id, None), (idle.id, None)]
+
+
+def test_sessions_keep_their_origin(store: Store) -> None:
+    sess = dataclasses.replace(session(), origin={"cluster": "c-1", "database": "dev"})
+    add(store, stmt(session_id=sess.id), new_session=sess)
+    got = store.get_session(sess.id)
+    assert got == sess and got is not None and got.origin == {"cluster": "c-1", "database": "dev"}

@@ -25,6 +25,25 @@ def test_statements_keep_the_access_they_were_granted(store: Store) -> None:
     assert got is not None and (got.access, got.db_role) == (None, None)
 
 
+def test_statements_keep_their_origin(store: Store) -> None:
+    """A Data API statement records where it came from (a JSON object), with its
+    sub-statements; a /v1 statement has none."""
+    parent = stmt(is_batch=True)
+    origin = {"workgroup": "wg-1", "database": "dev", "result_format": "CSV", "db_user": "ü"}
+    parent.origin = origin
+    subs = subs_of(parent, 2)
+    for sub in subs:
+        sub.origin = origin
+    add(store, parent, sub_statements=subs)
+    got = store.get_statement(parent.id)
+    assert got is not None and got.origin == origin
+    assert [s.origin for s in store.get_sub_statements(parent.id)] == [origin, origin]
+    assert store.list_statements(StatementFilter(principal="alice"))[0].origin == origin
+    plain = add(store, stmt())
+    got = store.get_statement(plain.id)
+    assert got is not None and got.origin is None
+
+
 # -- listing -----------------------------------------------------------------------------------
 def test_list_statements_filters_and_pages(store: Store) -> None:
     recs = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 
-from ..records import SessionRecord
+from ..records import SessionFilter, SessionRecord
 
 
 class SessionStore(abc.ABC):
@@ -24,3 +24,8 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     def close_session(self, session_id: str, now: float) -> None: ...
+
+    @abc.abstractmethod
+    def list_sessions(self, flt: SessionFilter) -> list[tuple[SessionRecord, str | None]]:
+        """A principal's sessions in the filter's states, newest first, each with the id of
+        the statement running in it (None when it is idle)."""

@@ -171,7 +171,7 @@ def statement(row: Any) -> StatementRecord:
 
 
 def session(row: Any) -> SessionRecord:
-    return SessionRecord(**dict(row))
+    return SessionRecord.from_row(dict(row))
 
 
 def api_key(row: Any) -> ApiKeyRecord:

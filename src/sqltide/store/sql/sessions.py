@@ -7,10 +7,11 @@ expired or foreign session is refused here, in the submit's own transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ... import errors
 from ..interfaces.sessions import SessionStore
-from ..records import SessionRecord, StatementRecord
+from ..records import SESSION_STATES, SessionFilter, SessionRecord, StatementRecord
 from . import base as codec
 from .base import ACTIVE_SQL, SqlHooks, Tx
 
@@ -41,6 +42,51 @@ class SessionsMixin(SqlHooks, SessionStore):
                 (now, session_id),
             ),
         )
+
+    def list_sessions(self, flt: SessionFilter) -> list[tuple[SessionRecord, str | None]]:
+        busy = (
+            "EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id "
+            f"AND t.parent_id IS NULL AND t.status IN ({ACTIVE_SQL}))"
+        )
+        state_sql = {
+            "BUSY": f"(s.closed_at IS NULL AND {busy})",
+            "AVAILABLE": f"(s.closed_at IS NULL AND s.expires_at > :now AND NOT {busy})",
+            "CLOSED": f"(s.closed_at IS NOT NULL OR (s.expires_at <= :now AND NOT {busy}))",
+        }
+        where = ["s.principal = :principal"]
+        params: dict[str, Any] = {"principal": flt.principal, "now": flt.now, "limit": flt.limit}
+        states = [st for st in SESSION_STATES if st in flt.states]
+        if not states:
+            return []
+        if len(states) < len(SESSION_STATES):
+            where.append("(" + " OR ".join(state_sql[st] for st in states) + ")")
+        if flt.session_id is not None:
+            where.append("s.id = :id")
+            params["id"] = flt.session_id
+        if flt.warehouse is not None:
+            where.append("s.warehouse = :warehouse")
+            params["warehouse"] = flt.warehouse
+        if flt.created_after is not None:
+            where.append("s.created_at >= :since")
+            params["since"] = flt.created_after
+        if flt.after is not None:
+            where.append("(s.created_at < :cur_t OR (s.created_at = :cur_t AND s.id < :cur_id))")
+            params.update(cur_t=flt.after[0], cur_id=flt.after[1])
+        rows = self._rows(
+            "list_sessions",
+            "SELECT s.*, (SELECT t.id FROM statements t WHERE t.session_id = s.id "
+            f"AND t.parent_id IS NULL AND t.status IN ({ACTIVE_SQL}) "
+            "ORDER BY t.created_at LIMIT 1) AS current_statement "
+            f"FROM sessions s WHERE {' AND '.join(where)} "
+            "ORDER BY s.created_at DESC, s.id DESC LIMIT :limit",
+            params,
+        )
+        out = []
+        for row in rows:
+            data = dict(row)
+            current = data.pop("current_statement")
+            out.append((codec.session(data), None if current is None else str(current)))
+        return out
 
     # -- used by statements ---------------------------------------------------------------------
     def _check_session_idle(self, tx: Tx, statement: StatementRecord, now: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 from ... import errors
@@ -103,7 +103,7 @@ class StatementsMixin(SessionsMixin, SqlHooks, StatementStore):
                         details={"active": active, "limit": max_active},
                     )
             if new_session is not None:
-                srow = asdict(new_session)
+                srow = new_session.to_row()
                 tx.execute(
                     f"INSERT INTO sessions ({', '.join(srow)}) "
                     f"VALUES ({', '.join(':' + k for k in srow)})",
