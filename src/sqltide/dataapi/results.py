@@ -26,11 +26,10 @@ import pyarrow.compute as pc
 from .. import errors
 from ..api.calls import off_loop
 from ..statements.results import ResultReader
-from ..statements.service import StatementView
 from ..store import StatementRecord, StatementStatus
 from .protocol import DataApiCall, operation, read
 from .records import csv_lines, csv_pieces, plan_columns, records
-from .statements import result_format
+from .statements import describe_wait, result_format
 
 NO_RESULT = "Query does not have result. Please check query status with DescribeStatement."
 #: The forms a page's next token is bound to (never one of /v1's: json, csv, arrow).
@@ -69,7 +68,7 @@ async def _reader(call: DataApiCall, body: dict[str, Any], *, csv: bool) -> Resu
     wait = body.get("WaitTimeSeconds")
     if wait:
         # Long-poll: the answer comes when the statement ends or the wait is over.
-        rec = (await _wait(call, statement_id, float(wait))).record
+        rec = (await describe_wait(call, statement_id, float(wait))).record
     else:
         rec = await read(call, service.statement, call.principal, statement_id)
     _check_format(rec, csv=csv)
@@ -98,17 +97,6 @@ def _check_format(rec: StatementRecord, *, csv: bool) -> None:
             "The statement's ResultFormat is CSV: fetch its result with GetStatementResultV2.",
             details={"aws_type": "ValidationException", "id": rec.id, "result_format": recorded},
         )
-
-
-async def _wait(call: DataApiCall, statement_id: str, wait: float) -> StatementView:
-    try:
-        return await call.runtime.statements.describe_wait(call.principal, statement_id, wait)
-    except errors.TooManyRequests as exc:
-        raise errors.DataApiError(
-            "Too many requests are waiting (WaitTimeSeconds) for results right now; retry "
-            "without waiting, or later",
-            details={"aws_type": "ActiveWaitingRequestsExceededException"},
-        ) from exc
 
 
 async def _convert(

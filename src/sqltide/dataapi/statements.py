@@ -221,7 +221,7 @@ async def _submit(
     view = await write(call.runtime.store, _submit_blocking, call, body, sqls, is_batch)
     wait = body.get("WaitTimeSeconds")
     if wait:
-        view = await _describe_wait(call, view.record.id, wait)
+        view = await describe_wait(call, view.record.id, wait)
     rec = view.record
     out: dict[str, Any] = {
         "Id": rec.id,
@@ -246,7 +246,8 @@ async def batch_execute_statement(call: DataApiCall, body: dict[str, Any]) -> di
 
 
 # -- describing --------------------------------------------------------------------------------
-async def _describe_wait(call: DataApiCall, statement_id: str, wait: float) -> StatementView:
+async def describe_wait(call: DataApiCall, statement_id: str, wait: float) -> StatementView:
+    """``describe_wait`` of the service, its too-many-waiters error as AWS names it."""
     service: StatementService = call.runtime.statements
     try:
         return await service.describe_wait(call.principal, statement_id, wait)
@@ -341,7 +342,7 @@ async def describe_statement(call: DataApiCall, body: dict[str, Any]) -> dict[st
     statement_id = body["Id"]
     wait = body.get("WaitTimeSeconds")
     if wait:
-        view = await _describe_wait(call, statement_id, wait)
+        view = await describe_wait(call, statement_id, wait)
     else:
         service = call.runtime.statements
         view = await read(call, service.describe, call.principal, statement_id)
