@@ -20,6 +20,7 @@ _IMPLEMENTATIONS = {
     "duckdb": "sqltide.engines.duckdb:DuckDBEngine",
     "postgresql": "sqltide.engines.postgres:PostgresEngine",
     "postgres": "sqltide.engines.postgres:PostgresEngine",
+    "redshift-data": "sqltide.engines.redshift:RedshiftEngine",  # extra: sqltide[redshift]
 }
 
 

@@ -105,6 +105,12 @@ class EngineConnection(abc.ABC):
     def interrupt(self) -> None:
         """Stop the statement running now, from any thread; it raises a cancelled error."""
 
+    def hold_session(self, keep_alive_seconds: float) -> None:  # noqa: B027 - optional hook
+        """This connection carries a sqltide session's statements, which may be idle up to
+        ``keep_alive_seconds`` apart. A connection that is a database session already
+        (DuckDB, PostgreSQL) needs nothing; the Redshift Data API opens a session of its own
+        so that temporary tables and settings carry over between statements."""
+
     @abc.abstractmethod
     def close(self) -> None: ...
 

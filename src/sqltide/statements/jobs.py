@@ -197,6 +197,7 @@ class StatementJobs(JobKind[StatementRecord]):
                         sqlstate="08003",
                     )
                 conn = self._sessions[rec.session_id] = engine.connect(access)
+                conn.hold_session(session.keep_alive_seconds)  # Redshift: a Data API session
                 self._session_access[rec.session_id] = access
         return conn, False
 
