@@ -20,12 +20,14 @@ envelope back into the same class.
     │   ├── StatementNotFound
     │   ├── SessionNotFound
     │   ├── RuleNotFound, TopicNotFound, DeliveryNotFound
+    │   ├── ExecutionNotFound, WorkflowNotFound, CallbackNotFound
     ├── Conflict (409)
     │   ├── IdempotencyConflict
     │   ├── SessionBusy
     │   ├── StatementNotFinished
     │   ├── StatementFailed
-    │   └── InvalidState
+    │   ├── InvalidState
+    │   └── ExecutionConflict, CallbackConflict
     ├── RequestTimeout (408)
     ├── ResultExpired (410)
     ├── PayloadTooLarge (413)
@@ -40,12 +42,27 @@ envelope back into the same class.
     ├── DataApiError (the Data API face: ``details['aws_type']`` names the AWS exception)
     ├── WarehouseUnavailable (503)
     ├── ConfigError (500, raised at start-up)
-    └── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
-        └── UntranslatableSql (a statement in a warehouse's source dialect, ?dialect=...)
+    ├── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
+    │   └── UntranslatableSql (a statement in a warehouse's source dialect, ?dialect=...)
+    └── DurableExecutionsError (durable workflows: the AWS durable execution SDK's names)
+        ├── UnrecoverableError
+        │   ├── ExecutionError (fails the execution) → NonDeterministicExecutionError
+        │   └── InvocationError (ends the replay) → StepInterruptedError, RetryableSerDesError
+        ├── ValidationError (bad arguments to an operation)
+        ├── SerDesError (a value that cannot be serialized or deserialized)
+        └── DurableOperationError (an operation's failure, as the workflow code sees it)
+            ├── StepError, InvokeError, ChildContextError, WaitForConditionError
+            ├── BatchCompletionError
+            └── CallbackError → CallbackExternalError, CallbackTimeoutError,
+                CallbackSubmitterError
+
+Control flow of a workflow replay, never errors and never caught by ``except Exception``:
+``SuspendExecution`` (→ ``TimedSuspendExecution``), ``ExecutionAbandoned``, ``OrphanedBranch``.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 
@@ -184,6 +201,24 @@ class DeliveryNotFound(NotFound):
     code = "delivery_not_found"
 
 
+class ExecutionNotFound(NotFound):
+    """No workflow execution with this id (or name)."""
+
+    code = "execution_not_found"
+
+
+class WorkflowNotFound(NotFound):
+    """No workflow with this name is loaded."""
+
+    code = "workflow_not_found"
+
+
+class CallbackNotFound(NotFound):
+    """No callback with this id."""
+
+    code = "callback_not_found"
+
+
 class Conflict(SqltideError):
     """The request conflicts with the current state."""
 
@@ -219,6 +254,19 @@ class InvalidState(Conflict):
     """The statement is in a state that does not allow this."""
 
     code = "invalid_state"
+
+
+class ExecutionConflict(Conflict):
+    """The workflow execution is in a state that does not allow this (it has ended)."""
+
+    code = "execution_conflict"
+
+
+class CallbackConflict(Conflict):
+    """The callback can no longer be completed: it was completed or timed out already, or its
+    execution has ended."""
+
+    code = "callback_conflict"
 
 
 class RequestTimeout(SqltideError):
@@ -419,6 +467,272 @@ class UntranslatableSql(EngineError):
         details: dict[str, Any] | None = None,
     ):
         super().__init__(message, sqlstate=sqlstate, position=position, code=code, details=details)
+
+
+# -- durable workflows: the SDK's typed errors ---------------------------------------------------
+# The names, hierarchy and attributes of the AWS durable execution SDK (3.x), so a handler that
+# catches ``StepError`` or reads ``error.error_type`` runs unchanged on sqltide.workflows.
+
+
+class TerminationReason(StrEnum):
+    """Why an :class:`UnrecoverableError` ends a replay (the AWS SDK's reasons)."""
+
+    UNHANDLED_ERROR = "UNHANDLED_ERROR"
+    INVOCATION_ERROR = "INVOCATION_ERROR"
+    EXECUTION_ERROR = "EXECUTION_ERROR"
+    CHECKPOINT_FAILED = "CHECKPOINT_FAILED"
+    NON_DETERMINISTIC_EXECUTION = "NON_DETERMINISTIC_EXECUTION"
+    STEP_INTERRUPTED = "STEP_INTERRUPTED"
+    SERIALIZATION_ERROR = "SERIALIZATION_ERROR"
+
+
+class DurableExecutionsError(SqltideError):
+    """A durable workflow operation went wrong.
+
+    Every error of the SDK carries the fields of the AWS SDK's ``ErrorObject``: ``message``,
+    ``error_type`` (for an operation's failure, the type of the error that escaped the user's
+    code, ``"ValueError"``; otherwise this class's qualified name), ``data`` and
+    ``stack_trace`` (a list of lines), which is what a checkpoint records of it.
+    """
+
+    code = "durable_execution_error"
+    http_status = 500
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.error_type: str = error_type or f"{type(self).__module__}.{type(self).__qualname__}"
+        self.data = data
+        self.stack_trace = stack_trace
+
+
+class UnrecoverableError(DurableExecutionsError):
+    """An error that ends the replay instead of reaching the workflow's code."""
+
+    code = "unrecoverable_error"
+    default_reason: ClassVar[TerminationReason] = TerminationReason.UNHANDLED_ERROR
+
+    def __init__(
+        self,
+        message: str | None = None,
+        termination_reason: TerminationReason | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.termination_reason = termination_reason or self.default_reason
+
+
+class ExecutionError(UnrecoverableError):
+    """The execution fails, without a retry."""
+
+    code = "execution_error"
+    default_reason = TerminationReason.EXECUTION_ERROR
+
+
+class InvocationError(UnrecoverableError):
+    """The replay ends without a result; the execution is replayed again later."""
+
+    code = "invocation_error"
+    default_reason = TerminationReason.INVOCATION_ERROR
+
+    def is_retryable(self) -> bool:
+        """Whether a later replay may succeed (always, unless a subclass knows better)."""
+        return True
+
+
+class NonDeterministicExecutionError(ExecutionError):
+    """The workflow's code ran a different operation than its checkpoint at the same id.
+
+    Raised on replay when the operation at a position differs in type, sub-type or name from
+    the one checkpointed there (the code changed while executions were in flight, or it
+    depends on time, randomness or I/O outside a step); ``step_id`` is the operation id. The
+    execution fails.
+    """
+
+    code = "non_deterministic_execution"
+    default_reason = TerminationReason.NON_DETERMINISTIC_EXECUTION
+
+    def __init__(
+        self,
+        message: str | None = None,
+        step_id: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.step_id = step_id
+
+
+class StepInterruptedError(InvocationError):
+    """An AT_MOST_ONCE_PER_RETRY step was found started by an earlier replay that never ended it.
+
+    The interrupted attempt counts as failed with this error and the step's retry strategy
+    decides what follows; when it gives up, the step fails with a :class:`StepError` whose
+    ``error_type`` is ``"StepInterruptedError"``.
+    """
+
+    code = "step_interrupted"
+    default_reason = TerminationReason.STEP_INTERRUPTED
+
+    def __init__(
+        self,
+        message: str | None = None,
+        step_id: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(message, details=details)
+        self.step_id = step_id
+
+
+class RetryableSerDesError(InvocationError):
+    """A serializer failed for a passing reason: the replay ends and is tried again later."""
+
+    code = "retryable_serdes_error"
+    default_reason = TerminationReason.SERIALIZATION_ERROR
+
+
+class ValidationError(DurableExecutionsError):
+    """Incorrect arguments to a durable operation (a wait under one second, a bad config)."""
+
+    code = "durable_validation_error"
+
+
+class SerDesError(DurableExecutionsError):
+    """A value could not be serialized or deserialized.
+
+    The message names the value's type, the serializer and the operation; the operation
+    fails with it (its checkpoint records the error, never half a value).
+    """
+
+    code = "serdes_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(
+            message, error_type=error_type, data=data, stack_trace=stack_trace, details=details
+        )
+
+
+class DurableOperationError(DurableExecutionsError):
+    """A durable operation failed; the subclass names the kind of operation.
+
+    ``error_type`` is the type of the error that escaped the user's code (``"ValueError"``),
+    ``message``, ``data`` and ``stack_trace`` its recorded fields: the same on the first run
+    and on every replay, where the error is rebuilt from its checkpoint.
+    """
+
+    code = "durable_operation_error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: list[str] | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ):
+        super().__init__(
+            message, error_type=error_type, data=data, stack_trace=stack_trace, details=details
+        )
+
+
+class StepError(DurableOperationError):
+    """A step failed (its retry strategy gave up)."""
+
+    code = "step_error"
+
+
+class InvokeError(DurableOperationError):
+    """A workflow started with ``context.invoke`` did not succeed."""
+
+    code = "invoke_error"
+
+
+class ChildContextError(DurableOperationError):
+    """A child context (``run_in_child_context``, a map item, a parallel branch) failed."""
+
+    code = "child_context_error"
+
+
+class WaitForConditionError(DurableOperationError):
+    """A ``wait_for_condition`` failed: its check raised, or its strategy ran out of attempts."""
+
+    code = "wait_for_condition_error"
+
+
+class BatchCompletionError(DurableOperationError):
+    """A map or parallel completed as failed without any one item failing."""
+
+    code = "batch_completion_error"
+
+
+class CallbackError(DurableOperationError):
+    """A callback failed; the subclasses tell how."""
+
+    code = "callback_error"
+
+
+class CallbackExternalError(CallbackError):
+    """The outside system reported the callback as failed."""
+
+    code = "callback_external_error"
+
+
+class CallbackTimeoutError(CallbackError):
+    """The callback timed out, or no heartbeat came within its heartbeat timeout."""
+
+    code = "callback_timeout_error"
+
+
+class CallbackSubmitterError(CallbackError):
+    """The submitter step of a ``wait_for_callback`` failed."""
+
+    code = "callback_submitter_error"
+
+
+class SuspendExecution(BaseException):
+    """The replay stops here: the execution waits (a timer, a retry, a callback, a child).
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so a workflow's ``except Exception`` never
+    swallows it. Not an error: the replay returns the execution to the store.
+    """
+
+    def __init__(self, message: str = "suspended"):
+        super().__init__(message)
+        self.message = message
+
+
+class TimedSuspendExecution(SuspendExecution):
+    """A suspension with a time to resume at (``scheduled_timestamp``, epoch seconds)."""
+
+    def __init__(self, message: str, scheduled_timestamp: float):
+        super().__init__(message)
+        self.scheduled_timestamp = scheduled_timestamp
+
+
+class ExecutionAbandoned(BaseException):
+    """The replay lost its lease, or its execution was stopped or timed out: stop at once."""
+
+
+class OrphanedBranch(BaseException):
+    """A map or parallel already completed: its remaining branches stop at their next operation."""
 
 
 _BY_CODE: dict[str, type[SqltideError]] = {}

@@ -16,7 +16,7 @@ from sqltide.keys import create_key
 from sqltide.runtime import Runtime
 from sqltide.server import ServerThread
 from sqltide.statements.requests import StatementRequest
-from sqltide.store import StatementRecord, StatementStatus
+from sqltide.store import ExecutionRecord, ExecutionStatus, StatementRecord, StatementStatus
 
 S = StatementStatus
 LONG_SQL = "SELECT count(*) FROM range(10000000000000)"
@@ -227,6 +227,44 @@ def test_sweep_deletes_statement_records_past_their_retention(
             rt.statements.result_reader("alice", new)
     finally:
         rt.stop()
+
+
+def test_sweep_deletes_workflow_executions_past_their_expiry(
+    fake_runtime: Runtime, clock: FakeClock
+) -> None:
+    rt = fake_runtime
+    assert rt.worker is not None
+    ids = []
+    for name, keep in (("old", 100.0), ("new", 1000.0)):
+        rec = ExecutionRecord(
+            id=f"x-{name}",
+            workflow="nightly",
+            name=name,
+            principal="alice",
+            status=ExecutionStatus.RUNNING,
+            created_at=clock(),
+            updated_at=clock(),
+        )
+        rt.store.start_execution(rec)
+        assert rt.store.claim_executions(["nightly"], "test", 1, 60, clock())
+        assert rt.store.finish_execution(
+            rec.id,
+            "test",
+            ExecutionStatus.SUCCEEDED,
+            result="1",
+            error=None,
+            now=clock(),
+            retention_seconds=keep,
+        )
+        ids.append(rec.id)
+    clock.advance(100)
+    rt.worker.sweep()
+    assert all(rt.store.get_execution(i) for i in ids)  # expires_at is not past yet
+    clock.advance(1)
+    rt.worker.sweep()
+    assert rt.store.get_execution(ids[0]) is None
+    assert rt.store.get_history(ids[0]) == []
+    assert rt.store.get_execution(ids[1]) is not None
 
 
 def test_statement_records_cannot_go_before_their_results(tmp_path: Path) -> None:

@@ -26,6 +26,11 @@ CODES = {
     "request_timeout": "RequestTimeout",
     "statement_not_found": "StatementNotFound",
     "aws_auth_failure": "AwsAuthFailure",
+    "execution_not_found": "ExecutionNotFound",
+    "workflow_not_found": "WorkflowNotFound",
+    "callback_not_found": "CallbackNotFound",
+    "callback_conflict": "CallbackConflict",
+    "execution_conflict": "ExecutionConflict",
 }
 
 

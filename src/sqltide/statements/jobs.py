@@ -235,8 +235,8 @@ class StatementJobs(JobKind[StatementRecord]):
                     self.store.close_session(session.id, self.clock())
 
     def sweep(self) -> int:
-        """Delete results and records past their retention and close idle sessions; returns
-        result files deleted."""
+        """Delete results and records past their retention (statements, events, deliveries,
+        workflow executions) and close idle sessions; returns result files deleted."""
         now = self.clock()
         self._last_sweep = now
         deleted = 0
@@ -264,6 +264,9 @@ class StatementJobs(JobKind[StatementRecord]):
         ):
             while self.store.delete_deliveries_before(status, now - keep) > 0:
                 pass
+        # Workflow executions carry their own expiry (expires_at, set when they end).
+        while self.store.delete_executions_ended_before(now) > 0:
+            pass
         for session in self.store.expired_sessions(now):
             with self._sessions_lock:
                 conn = self._sessions.pop(session.id, None)

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from ..urls import implementation_for
 from .base import Store
+from .execution_records import (
+    ExecutionFilter,
+    ExecutionRecord,
+    ExecutionStatus,
+    HistoryRecord,
+    OperationRecord,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+)
 from .records import (
     ACTIVE,
     TERMINAL,
@@ -20,7 +30,15 @@ __all__ = [
     "ACTIVE",
     "TERMINAL",
     "ApiKeyRecord",
+    "ExecutionFilter",
+    "ExecutionRecord",
+    "ExecutionStatus",
     "GrantRecord",
+    "HistoryRecord",
+    "OperationRecord",
+    "OperationStatus",
+    "OperationType",
+    "OperationUpdate",
     "SessionFilter",
     "SessionRecord",
     "StatementFilter",

@@ -20,13 +20,15 @@ jitter for up to :attr:`PostgresStore.retry_seconds`, then the driver's error is
 and idempotent writes simply run again. A retry must not turn a commit whose answer was lost
 into a failure: ``create_statement``, ``insert_api_key``, ``revoke_api_key``,
 ``start_statement``, ``finish_statement``, ``request_cancel``, ``upsert_rule``,
-``upsert_topic``, ``upsert_grant``, ``record_firing``, ``route_event``, ``finish_delivery``
-and ``redrive_delivery`` look for their own first attempt's effect and report success;
-``delete_rule``, ``delete_topic`` and ``delete_grant`` report success when the row is gone on
-a retry. Three do
-not: a lost ``claim_statements`` leaves its statements PICKED until their lease expires (then
-recovery hands them out again; never twice), a lost ``claim_deliveries`` leaves its deliveries
-leased until then, and a lost ``recover_statements`` returns only what is still left to settle.
+``upsert_topic``, ``upsert_grant``, ``record_firing``, ``route_event``, ``finish_delivery``,
+``redrive_delivery`` and the execution transitions (``start_execution``, ``checkpoint``,
+``suspend_execution``, ``finish_execution``, ``complete_callback``, ``stop_execution``) look
+for their own first attempt's effect and report success; ``delete_rule``, ``delete_topic``
+and ``delete_grant`` report success when the row is gone on a retry. Some do not: a lost
+``claim_statements`` leaves its statements PICKED until their lease expires (then recovery
+hands them out again; never twice), a lost ``claim_deliveries`` or ``claim_executions``
+leaves its items leased until then, and a lost ``recover_statements`` (or
+``recover_executions``, ``time_out_executions``) returns only what is still left to settle.
 
 The state-transition logic is shared with SQLite (``sql/``); this module holds what only
 PostgreSQL has: the pool, the retrying transaction, migrations, the SQL dialect and the hooks

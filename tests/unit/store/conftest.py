@@ -23,7 +23,19 @@ import pytest
 
 import pgtools
 from conftest import STORES
-from sqltide.store import SessionRecord, StatementRecord, StatementStatus, Store, store_from_url
+from sqltide.store import (
+    ExecutionRecord,
+    ExecutionStatus,
+    OperationRecord,
+    OperationStatus,
+    OperationType,
+    OperationUpdate,
+    SessionRecord,
+    StatementRecord,
+    StatementStatus,
+    Store,
+    store_from_url,
+)
 from sqltide.store.event_records import (
     DeliveryRecord,
     EventRecord,
@@ -278,6 +290,91 @@ def stored(store: Store, delivery_id: str) -> DeliveryRecord:
     got = store.get_delivery(delivery_id)
     assert got is not None
     return got
+
+
+# -- workflow executions -----------------------------------------------------------------------
+#: The workflow of the execution tests (the ones "loaded"), and one that is not.
+WF = "etl"
+OTHER_WF = "elsewhere"
+
+
+def execution(
+    name: str = "run-1",
+    *,
+    workflow: str = WF,
+    principal: str = "alice",
+    created_at: float = T0,
+    timeout_at: float | None = None,
+    parent: ExecutionRecord | None = None,
+    parent_operation_id: str | None = None,
+) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=str(uuid.uuid4()),
+        workflow=workflow,
+        name=name,
+        principal=principal,
+        status=ExecutionStatus.RUNNING,
+        created_at=created_at,
+        updated_at=created_at,
+        input='{"sql": "CALL run_elt_process()"}',
+        timeout_at=timeout_at,
+        parent_id=parent.id if parent else None,
+        parent_operation_id=parent_operation_id,
+    )
+
+
+def start(store: Store, name: str = "run-1", **kw: Any) -> ExecutionRecord:
+    rec, created = store.start_execution(execution(name, **kw))
+    assert created
+    return rec
+
+
+def leased(
+    store: Store, name: str = "run-1", *, owner: str = "w1", now: float = T0, **kw: Any
+) -> ExecutionRecord:
+    """A started execution, claimed by ``owner`` at ``now``."""
+    rec = start(store, name, created_at=kw.pop("created_at", now), **kw)
+    claimed = store.claim_executions([rec.workflow], owner, 100, LEASE, now)
+    assert rec.id in [c.id for c in claimed]
+    return next(c for c in claimed if c.id == rec.id)
+
+
+def operation(
+    ex: ExecutionRecord,
+    op_id: str = "1",
+    *,
+    type: OperationType = OperationType.STEP,
+    status: OperationStatus = OperationStatus.SUCCEEDED,
+    **kw: Any,
+) -> OperationRecord:
+    sub_type = {OperationType.CALLBACK: "Callback", OperationType.WAIT: "Wait"}.get(type, "Step")
+    return OperationRecord(
+        execution_id=ex.id, id=op_id, type=type, sub_type=sub_type, status=status, **kw
+    )
+
+
+def callback(ex: ExecutionRecord, callback_id: str, op_id: str = "1", **kw: Any) -> OperationUpdate:
+    """A CALLBACK operation waiting for its completion (created at ``T0``)."""
+    op = operation(
+        ex,
+        op_id,
+        type=OperationType.CALLBACK,
+        status=OperationStatus.STARTED,
+        callback_id=callback_id,
+        started_at=kw.pop("started_at", T0),
+        **kw,
+    )
+    return OperationUpdate(op, "callback_created")
+
+
+def got(store: Store, execution_id: str) -> ExecutionRecord:
+    rec = store.get_execution(execution_id)
+    assert rec is not None
+    return rec
+
+
+def events_of(store: Store, execution_id: str) -> list[str]:
+    return [h.event for h in store.get_history(execution_id)]
 
 
 # -- behind the store's back ---------------------------------------------------------------------

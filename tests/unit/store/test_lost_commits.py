@@ -9,14 +9,18 @@ from __future__ import annotations
 import pytest
 
 from pgtools import answer_lost
+from sqltide.store import ExecutionStatus
 from sqltide.store.postgres import PostgresStore
 
 from .conftest import (
     LEASE,
     T0,
+    WF,
     P,
+    callback,
     delivery,
     event,
+    execution,
     ids,
     requires_postgres,
     schedule_rule,
@@ -58,3 +62,47 @@ def test_writes_whose_commit_answer_was_lost_report_success(
     with answer_lost(monkeypatch, st):
         assert st.redrive_delivery(P, "d1", T0 + 4) is True
     assert st.redrive_delivery(P, "d1", T0 + 4) is False  # not a retry: pending already
+
+
+@requires_postgres
+def test_execution_transitions_whose_commit_answer_was_lost_report_success(
+    pg_store: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    st = pg_store
+    st.retry_initial = 0.001
+    with answer_lost(monkeypatch, st):
+        rec, created = st.start_execution(execution("a"))
+    assert created
+    assert st.start_execution(execution("a")) == (rec, False)  # not a retry: someone else's
+    assert st.claim_executions([WF], "w1", 1, LEASE, T0)
+    update = callback(rec, "cb-1")
+    with answer_lost(monkeypatch, st):
+        assert st.checkpoint(rec.id, "w1", [update], T0 + 1)
+    assert [o.seq for o in st.get_operations(rec.id)] == [1]
+    with answer_lost(monkeypatch, st):
+        assert st.suspend_execution(rec.id, "w1", None, T0 + 2)
+    with answer_lost(monkeypatch, st):
+        st.complete_callback("cb-1", "succeed", result="1", error=None, now=T0 + 3)
+    assert st.claim_executions([WF], "w2", 1, LEASE, T0 + 3)
+    with answer_lost(monkeypatch, st):
+        assert st.finish_execution(
+            rec.id,
+            "w2",
+            ExecutionStatus.SUCCEEDED,
+            result="1",
+            error=None,
+            now=T0 + 4,
+            retention_seconds=60,
+        )
+    assert [h.event for h in st.get_history(rec.id)] == [
+        "execution_started",
+        "resumed",
+        "callback_created",
+        "suspended",
+        "callback_succeeded",
+        "resumed",
+        "execution_succeeded",
+    ]  # each once
+    other = st.start_execution(execution("b"))[0]
+    with answer_lost(monkeypatch, st):
+        assert st.stop_execution(other.id, None, T0 + 5).status is ExecutionStatus.STOPPED

@@ -29,6 +29,9 @@ TABLES = {
     "topics",
     "deliveries",
     "warehouse_grants",
+    "executions",
+    "execution_operations",
+    "execution_history",
 }
 
 

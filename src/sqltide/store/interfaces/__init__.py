@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .deliveries import DeliveryStore
 from .events import EventStore
+from .executions import ExecutionStore
 from .keys import KeyStore
 from .meta import MetaStore
 from .rules import RuleStore
@@ -19,6 +20,7 @@ from .topics import TopicStore
 __all__ = [
     "DeliveryStore",
     "EventStore",
+    "ExecutionStore",
     "KeyStore",
     "MetaStore",
     "RuleStore",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..base import Store
 from .deliveries import DeliveriesMixin
 from .events import EventsMixin
+from .executions import ExecutionsMixin
 from .keys import KeysMixin
 from .meta import MetaMixin
 from .rules import RulesMixin
@@ -28,6 +29,7 @@ class SqlStore(
     RulesMixin,
     TopicsMixin,
     DeliveriesMixin,
+    ExecutionsMixin,
     Store,
 ):
     """Every :class:`~sqltide.store.base.Store` method but connections and migrations."""

@@ -2,8 +2,8 @@
 
 The state-transition logic of :class:`~sqltide.store.base.Store` is written once, in one mixin
 per concept (``meta.py``, ``keys.py``, ``sessions.py``, ``statements.py``, ``events.py``,
-``rules.py``, ``topics.py``, ``deliveries.py``), each implementing the interface of the same
-name in ``store/interfaces/``. Each mixin only asks its host for what
+``rules.py``, ``topics.py``, ``deliveries.py``, ``executions.py``), each implementing the
+interface of the same name in ``store/interfaces/``. Each mixin only asks its host for what
 :class:`SqlHooks` declares: run a function in one transaction (:meth:`SqlHooks._tx`), read rows
 (:meth:`SqlHooks._rows`), and a few small hooks where the dialects really differ (the
 "was this upsert an insert" test, a batch of updates whose row counts matter, the advisory lock
