@@ -1,0 +1,170 @@
+"""Fixtures of the workflow SDK's tests: a real store, a clock the test moves, a runner.
+
+The replay tests drive :class:`~sqltide.workflows.replay.Replay` the way the worker will: start
+an execution in the store, claim it, run one replay, look at what the store holds, move the
+clock to the execution's ``next_run_at`` and claim it again. Every test that takes ``store``
+runs on SQLite and on PostgreSQL (``store_url`` in ``tests/conftest.py``;
+``SQLTIDE_TEST_STORES=sqlite`` for SQLite alone).
+
+This is a package's ``conftest`` (``from .conftest import …``) so its name never shadows the
+root one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from sqltide.store import (
+    ExecutionRecord,
+    ExecutionStatus,
+    HistoryRecord,
+    OperationRecord,
+    Store,
+    store_from_url,
+)
+from sqltide.store.postgres import PostgresStore
+from sqltide.workflows import serdes
+from sqltide.workflows.replay import Replay, StartChild
+
+T0 = 1_000_000.0
+LEASE = 30.0
+WF = "flow"
+
+
+class Clock:
+    """The time of the checkpoints and due times: moved by the test, never by itself."""
+
+    def __init__(self, t: float = T0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A migrated store of each kind under test."""
+    st = store_from_url(store_url)
+    applied = st.migrate()
+    if isinstance(st, PostgresStore):
+        assert applied == []  # the clone is migrated already
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+class Runner:
+    """One workflow function's executions in ``store``, replayed one claim at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        fn: Callable[[Any, Any], Any],
+        *,
+        workflow: str = WF,
+        start_child: StartChild | None = None,
+        owner: str = "w1",
+    ):
+        self.store = store
+        self.clock = clock
+        self.fn = fn
+        self.workflow = workflow
+        self.start_child = start_child
+        self.owner = owner
+        self.id = ""
+
+    def start(self, event: Any = None, *, name: str | None = None) -> str:
+        rec = ExecutionRecord(
+            id=str(uuid.uuid4()),
+            workflow=self.workflow,
+            name=name or str(uuid.uuid4()),
+            principal="alice",
+            status=ExecutionStatus.RUNNING,
+            created_at=self.clock(),
+            updated_at=self.clock(),
+            input=serdes.serialize(None, event),
+        )
+        stored, created = self.store.start_execution(rec)
+        assert created
+        self.id = stored.id
+        return stored.id
+
+    def replay(self, *, owner: str | None = None) -> ExecutionStatus | None:
+        """Claim the execution now (it must be due) and run one replay of it."""
+        who = owner or self.owner
+        claimed = self.store.claim_executions([self.workflow], who, 10, LEASE, self.clock())
+        mine = [c for c in claimed if c.id == self.id]
+        assert mine, f"execution {self.id} is not due at {self.clock()}: {self.execution()}"
+        return Replay(
+            self.store,
+            mine[0],
+            self.fn,
+            owner=who,
+            clock=self.clock,
+            retention_seconds=3600,
+            start_child=self.start_child,
+        ).run()
+
+    def execution(self) -> ExecutionRecord:
+        rec = self.store.get_execution(self.id)
+        assert rec is not None
+        return rec
+
+    def to_next(self) -> None:
+        """Move the clock to when the execution is due next (it must have such a time)."""
+        due = self.execution().next_run_at
+        assert due is not None, "the execution waits for an outside event"
+        self.clock.t = max(self.clock.t, due)
+
+    def run_to_end(self, max_replays: int = 100) -> ExecutionRecord:
+        """Replay, moving the clock to each due time, until the execution ends."""
+        for _ in range(max_replays):
+            self.to_next()
+            self.replay()
+            rec = self.execution()
+            if rec.status is not ExecutionStatus.RUNNING:
+                return rec
+        raise AssertionError(f"still running after {max_replays} replays")
+
+    def run_to_end_as(self, owner: str, max_replays: int = 100) -> ExecutionRecord:
+        """:meth:`run_to_end` by another worker (``owner``)."""
+        self.owner = owner
+        return self.run_to_end(max_replays)
+
+    def ops(self) -> dict[str, OperationRecord]:
+        return {op.id: op for op in self.store.get_operations(self.id)}
+
+    def op(self, name: str) -> OperationRecord:
+        found = [op for op in self.store.get_operations(self.id) if op.name == name]
+        assert len(found) == 1, f"{len(found)} operations named {name!r}"
+        return found[0]
+
+    def history(self) -> list[HistoryRecord]:
+        return self.store.get_history(self.id)
+
+    def result(self) -> Any:
+        rec = self.execution()
+        assert rec.status is ExecutionStatus.SUCCEEDED, (rec.status, rec.error)
+        return serdes.deserialize(None, rec.result)
+
+
+@pytest.fixture
+def runner(store: Store, clock: Clock) -> Callable[..., Runner]:
+    """``runner(fn)``: a :class:`Runner` of ``fn`` on this test's store and clock."""
+
+    def make(fn: Callable[[Any, Any], Any], **kw: Any) -> Runner:
+        return Runner(store, clock, fn, **kw)
+
+    return make
