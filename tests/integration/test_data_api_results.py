@@ -5,9 +5,11 @@ warehouse. Every answer is checked against botocore's service model (``aws_data_
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +64,12 @@ class Env:
         return {"ClusterIdentifier": self.cluster, "Database": self.database}
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, store_url: str) -> Iterator[Env]:
-    with pgtools.fresh_database() as pg_url:
-        warehouses = {"pg": pg_url} if request.param == "postgres" else {}
+@contextmanager
+def _env(engine: str, tmp_path: Path, store_url: str) -> Iterator[Env]:
+    with contextlib.ExitStack() as stack:
+        warehouses = {}
+        if engine == "postgres":
+            warehouses["pg"] = stack.enter_context(pgtools.fresh_database())
         settings = make_settings(
             tmp_path,
             store=store_url,
@@ -74,22 +78,35 @@ def env(request: pytest.FixtureRequest, tmp_path: Path, store_url: str) -> Itera
             page_max_bytes=PAGE_BYTES,
         )
         rt = Runtime.build(settings)
-        try:
-            cluster = "pg" if request.param == "postgres" else "default"
-            _, key, alice = create_key(rt.store, "alice", warehouses=[cluster], aws=True)
-            _, _, bob = create_key(rt.store, "bob", warehouses=[cluster], aws=True)
-            with ServerThread(rt) as srv:
-                yield Env(
-                    client=data_api_client(srv.url, alice.access_key_id, alice.secret_access_key),
-                    other=data_api_client(srv.url, bob.access_key_id, bob.secret_access_key),
-                    cluster=cluster,
-                    database=database_of(rt.engines[cluster]),
-                    engine=request.param,
-                    server=srv,
-                    api_key=key,
-                )
-        finally:
-            rt.stop()
+        stack.callback(rt.stop)
+        cluster = "pg" if engine == "postgres" else "default"
+        _, key, alice = create_key(rt.store, "alice", warehouses=[cluster], aws=True)
+        _, _, bob = create_key(rt.store, "bob", warehouses=[cluster], aws=True)
+        srv = stack.enter_context(ServerThread(rt))
+        yield Env(
+            client=data_api_client(srv.url, alice.access_key_id, alice.secret_access_key),
+            other=data_api_client(srv.url, bob.access_key_id, bob.secret_access_key),
+            cluster=cluster,
+            database=database_of(rt.engines[cluster]),
+            engine=engine,
+            server=srv,
+            api_key=key,
+        )
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, store_url: str) -> Iterator[Env]:
+    """Both warehouses: for what depends on the engine (values, types, pages, the catalog)."""
+    with _env(request.param, tmp_path, store_url) as e:
+        yield e
+
+
+@pytest.fixture
+def protocol_env(tmp_path: Path, store_url: str) -> Iterator[Env]:
+    """The DuckDB warehouse only: for what the protocol decides whatever the engine (tokens,
+    errors, waits, tenancy); the stores still vary."""
+    with _env("duckdb", tmp_path, store_url) as e:
+        yield e
 
 
 def error_of(call: Any, **kw: Any) -> tuple[str, str]:
@@ -186,7 +203,8 @@ def test_wide_rows_are_cut_by_the_page_s_bytes(env: Env) -> None:
     assert values == list(range(1, 91))
 
 
-def test_a_token_of_another_statement_or_edited_is_refused(env: Env) -> None:
+def test_a_token_of_another_statement_or_edited_is_refused(protocol_env: Env) -> None:
+    env = protocol_env
     first = env.run("SELECT n FROM generate_series(1, 150) AS t(n)")
     second = env.run("SELECT n FROM generate_series(1, 150) AS t(n)")
     token = env.client.get_statement_result(Id=first)["NextToken"]
@@ -233,7 +251,8 @@ def test_csv_statements_are_read_with_v2(env: Env) -> None:
 # -- statements that have no result ------------------------------------------------------------
 
 
-def test_statements_without_a_result_set(env: Env) -> None:
+def test_statements_without_a_result_set(protocol_env: Env) -> None:
+    env = protocol_env
     ddl = env.run("CREATE TABLE nores (a int)")
     assert error_of(env.client.get_statement_result, Id=ddl) == ("ValidationException", NO_RESULT)
     failed = env.run("SELECT * FROM no_such_table")
@@ -244,7 +263,8 @@ def test_statements_without_a_result_set(env: Env) -> None:
     )
 
 
-def test_a_batch_is_read_per_sub_statement(env: Env) -> None:
+def test_a_batch_is_read_per_sub_statement(protocol_env: Env) -> None:
+    env = protocol_env
     batch = str(
         env.client.batch_execute_statement(
             **env.where(), Sqls=["CREATE TABLE b1 (a int)", "SELECT 41 + 1 AS answer"]
@@ -257,7 +277,8 @@ def test_a_batch_is_read_per_sub_statement(env: Env) -> None:
     assert result["Records"] == [[{"longValue": 42}]]
 
 
-def test_unknown_and_other_principals_statements_are_not_found(env: Env) -> None:
+def test_unknown_and_other_principals_statements_are_not_found(protocol_env: Env) -> None:
+    env = protocol_env
     sid = env.run("SELECT 1 AS a")
     code, _ = error_of(env.other.get_statement_result, Id=sid)
     assert code == "ResourceNotFoundException"
@@ -265,7 +286,8 @@ def test_unknown_and_other_principals_statements_are_not_found(env: Env) -> None
     assert code == "ResourceNotFoundException"
 
 
-def test_a_v1_statement_is_read_as_json(env: Env) -> None:
+def test_a_v1_statement_is_read_as_json(protocol_env: Env) -> None:
+    env = protocol_env
     with api(env.server, env.api_key) as http:
         sid = http.post(
             "/v1/statements", json={"sql": "SELECT 7 AS seven", "warehouse": env.cluster}
@@ -275,7 +297,8 @@ def test_a_v1_statement_is_read_as_json(env: Env) -> None:
     assert error_of(env.client.get_statement_result_v2, Id=sid)[0] == "ValidationException"
 
 
-def test_wait_time_seconds_waits_for_the_result(env: Env) -> None:
+def test_wait_time_seconds_waits_for_the_result(protocol_env: Env) -> None:
+    env = protocol_env
     sid = env.client.execute_statement(**env.where(), Sql="SELECT 5 AS five")["Id"]
     result = env.client.get_statement_result(Id=sid, WaitTimeSeconds=30)
     assert result["Records"] == [[{"longValue": 5}]]
@@ -390,7 +413,8 @@ def test_catalog_operations(env: Env) -> None:
     }  # fmt: skip
 
 
-def test_catalog_of_an_unknown_cluster_or_database(env: Env) -> None:
+def test_catalog_of_an_unknown_cluster_or_database(protocol_env: Env) -> None:
+    env = protocol_env
     code, _ = error_of(env.client.list_schemas, ClusterIdentifier="nowhere", Database="dev")
     assert code == "ValidationException"
     if env.engine == "postgres":  # a DuckDB warehouse answers to its own name and "dev"
