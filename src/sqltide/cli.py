@@ -27,6 +27,7 @@ from .cli_common import (
 from .cli_grants import DbRoleOpt, ReadOnlyOpt, check_warehouses, local_grants
 from .cli_grants import register as _register_grants
 from .cli_serve import register as _register_serve
+from .cli_workflows import register as _register_workflows
 from .errors import SqltideError
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(keys_app, name="keys")
 _register_bus(app)
 _register_grants(app)
 _register_serve(app)
+_register_workflows(app)
 
 
 @app.callback()

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from .. import __version__
 from ..runtime import Runtime
-from . import catalog, errors, events, grants, hygiene, schemas, statements
+from . import catalog, errors, events, grants, hygiene, schemas, statements, workflows
 from .edge import RejectNulInUrl
 
 
@@ -57,6 +57,7 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
     app.include_router(catalog.router)
     app.include_router(events.router)
     app.include_router(grants.router)
+    app.include_router(workflows.router)
     # The Amazon Redshift Data API (AWS JSON 1.1) on the same port: POST / with X-Amz-Target.
     from ..dataapi.protocol import mount
 

@@ -11,19 +11,37 @@
             print(statement.error)
 
 :class:`AsyncClient` has the same methods, awaited (the iterating ones are async generators).
+Workflows: ``start_execution``, ``get_execution`` / ``wait_execution``, ``list_executions``,
+``execution_history``, ``stop_execution``, and ``succeed_callback`` / ``fail_callback`` /
+``heartbeat_callback`` for callbacks completed from outside.
+
 Error answers are raised as the classes of :mod:`sqltide.errors`, re-exported here.
 """
 
 from __future__ import annotations
 
 from sqltide.client._async import AsyncClient
-from sqltide.client._base import ConnectionFailed, StatementWaitTimeout
+from sqltide.client._base import ConnectionFailed, ExecutionWaitTimeout, StatementWaitTimeout
 from sqltide.client._sync import Client
-from sqltide.client.models import Column, ResultPage, Statement, SubStatement
+from sqltide.client.models import (
+    CallbackState,
+    Column,
+    Execution,
+    ExecutionHistory,
+    HistoryEvent,
+    Operation,
+    ResultPage,
+    Statement,
+    SubStatement,
+)
 from sqltide.errors import (
     BatchTooLarge,
+    CallbackConflict,
+    CallbackNotFound,
     Conflict,
     EmptySql,
+    ExecutionConflict,
+    ExecutionNotFound,
     Forbidden,
     IdempotencyConflict,
     InternalError,
@@ -45,17 +63,27 @@ from sqltide.errors import (
     TooManyRequests,
     Unauthorized,
     UnprocessableEntity,
+    WorkflowNotFound,
 )
 
 __all__ = [
     "AsyncClient",
     "BatchTooLarge",
+    "CallbackConflict",
+    "CallbackNotFound",
+    "CallbackState",
     "Client",
     "Column",
     "Conflict",
     "ConnectionFailed",
     "EmptySql",
+    "Execution",
+    "ExecutionConflict",
+    "ExecutionHistory",
+    "ExecutionNotFound",
+    "ExecutionWaitTimeout",
     "Forbidden",
+    "HistoryEvent",
     "IdempotencyConflict",
     "InternalError",
     "InvalidNextToken",
@@ -63,6 +91,7 @@ __all__ = [
     "InvalidState",
     "MalformedJson",
     "NotFound",
+    "Operation",
     "ParameterError",
     "PayloadTooLarge",
     "ResultExpired",
@@ -80,4 +109,5 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UnprocessableEntity",
+    "WorkflowNotFound",
 ]

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from sqltide import __version__
-from sqltide.client.models import Statement
+from sqltide.client.models import Execution, Statement
 from sqltide.errors import SqltideError, error_class_for
 from sqltide.paths import credentials_file, home_from_env
 
@@ -71,6 +71,24 @@ class StatementWaitTimeout(SqltideError):
         self.statement = statement
 
 
+class ExecutionWaitTimeout(SqltideError):
+    """The workflow execution did not end before the wait's timeout."""
+
+    code = "execution_wait_timeout"
+    http_status = 408
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        execution: Execution | None = None,
+    ):
+        super().__init__(message, details=details)
+        #: The last description seen (still RUNNING).
+        self.execution = execution
+
+
 def credentials_path() -> Path:
     """Where the API key is kept: ``$SQLTIDE_HOME/credentials`` (``~/.sqltide/credentials``)."""
     return credentials_file(home_from_env())
@@ -114,13 +132,16 @@ class RequestSpec:
     json: Any = None
     #: Overall timeout for this request, when it must differ from the client's.
     timeout: float | None = None
+    #: A POST that may be sent again all the same (a start under an execution name, a
+    #: callback's heartbeat).
+    resendable: bool = False
 
     @property
     def idempotent(self) -> bool:
         """Whether sending this twice does no more than sending it once: the HTTP methods
-        that mean so, and a submit that carries a client token (the server answers a
-        repeat with the statement it already has)."""
-        if self.method in ("GET", "HEAD", "PUT", "DELETE"):
+        that mean so, a submit that carries a client token (the server answers a repeat
+        with the statement it already has), and the requests marked :attr:`resendable`."""
+        if self.method in ("GET", "HEAD", "PUT", "DELETE") or self.resendable:
             return True
         return isinstance(self.json, dict) and bool(self.json.get("client_token"))
 
@@ -178,6 +199,9 @@ class WaitPlan:
     past the deadline. When the server answers a non-terminal statement before that (long-poll
     off, or a shorter server limit), the next round is delayed by exponential backoff with full
     jitter: ``uniform(0, min(max_interval, BACKOFF_BASE_SECONDS * 2**attempt))``.
+
+    The same plan waits for workflow executions: ``next_delay`` is then given an
+    :class:`~sqltide.client.models.Execution` and raises :class:`ExecutionWaitTimeout`.
     """
 
     def __init__(
@@ -209,22 +233,22 @@ class WaitPlan:
             return MAX_POLL_SECONDS
         return max(0, min(MAX_POLL_SECONDS, int(remaining)))
 
-    def next_delay(self, statement: Statement, poll: int, elapsed: float) -> float:
+    def next_delay(self, statement: Statement | Execution, poll: int, elapsed: float) -> float:
         """After a non-terminal answer: seconds to sleep before the next describe.
 
-        Raises :class:`StatementWaitTimeout` once the deadline has passed.
+        Raises :class:`StatementWaitTimeout` (:class:`ExecutionWaitTimeout` for an execution)
+        once the deadline has passed.
         """
         remaining = self.remaining()
         if remaining is not None and remaining <= 0:
+            details = {"id": self.statement_id, "timeout": self.timeout, "status": statement.status}
+            ended = f"did not end within {self.timeout:g} s (last status {statement.status})."
+            if isinstance(statement, Execution):
+                raise ExecutionWaitTimeout(
+                    f"Execution {self.statement_id} {ended}", details=details, execution=statement
+                )
             raise StatementWaitTimeout(
-                f"Statement {self.statement_id} did not end within {self.timeout:g} s "
-                f"(last status {statement.status}).",
-                details={
-                    "id": self.statement_id,
-                    "timeout": self.timeout,
-                    "status": statement.status,
-                },
-                statement=statement,
+                f"Statement {self.statement_id} {ended}", details=details, statement=statement
             )
         if poll > 0 and elapsed >= poll - EARLY_ANSWER_SECONDS:
             # The server held the request for the whole long-poll: ask again at once.
@@ -235,7 +259,7 @@ class WaitPlan:
         delay = self._uniform(0.0, cap)
         if remaining is not None:
             delay = min(delay, remaining)
-        log.debug("statement %s is %s; retrying in %.3f s", statement.id, statement.status, delay)
+        log.debug("%s is %s; asking again in %.3f s", statement.id, statement.status, delay)
         return delay
 
 

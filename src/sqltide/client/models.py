@@ -1,4 +1,5 @@
-"""Value objects the client hands back: statements, result pages and columns.
+"""Value objects the client hands back: statements, result pages, columns, workflow
+executions, their operations and history, callbacks.
 
 Each mirrors one JSON shape of the HTTP API (see ``docs/api.md``). ``from_dict`` ignores keys it
 does not know, so a newer server does not break an older client; ``to_dict`` gives the JSON
@@ -252,6 +253,283 @@ class ResultPage:
             "rows": self.rows,
             "total_rows": self.total_rows,
             "next_token": self.next_token,
+        }
+
+
+#: The statuses an execution never leaves.
+EXECUTION_TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """A workflow execution's description, as ``GET /v1/executions/{id}`` answers it.
+
+    ``input`` and ``result`` are JSON values (what the workflow's default serdes wrote);
+    ``error`` is ``{"type", "message", "data", "stack"}``.
+    """
+
+    id: str
+    workflow: str
+    name: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    principal: str | None = None
+    input: Any = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    ended_at: datetime | None = None
+    duration_ns: int | None = None
+    timeout_at: datetime | None = None
+    expires_at: datetime | None = None
+    next_run_at: datetime | None = None
+    replays: int = 0
+    parent_id: str | None = None
+    parent_operation_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the execution has ended (SUCCEEDED, FAILED, TIMED_OUT or STOPPED)."""
+        return self.status in EXECUTION_TERMINAL_STATUSES
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Execution:
+        """An execution from the API's description object."""
+        return cls(
+            id=data["id"],
+            workflow=data.get("workflow", ""),
+            name=data.get("name", ""),
+            status=data["status"],
+            created_at=_required_time(data, "created_at"),
+            updated_at=_required_time(data, "updated_at"),
+            principal=data.get("principal"),
+            input=data.get("input"),
+            result=data.get("result"),
+            error=data.get("error"),
+            ended_at=parse_time(data.get("ended_at")),
+            duration_ns=data.get("duration_ns"),
+            timeout_at=parse_time(data.get("timeout_at")),
+            expires_at=parse_time(data.get("expires_at")),
+            next_run_at=parse_time(data.get("next_run_at")),
+            replays=int(data.get("replays") or 0),
+            parent_id=data.get("parent_id"),
+            parent_operation_id=data.get("parent_operation_id"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's JSON shape of this description."""
+        return {
+            "id": self.id,
+            "workflow": self.workflow,
+            "name": self.name,
+            "principal": self.principal,
+            "status": self.status,
+            "input": self.input,
+            "result": self.result,
+            "error": self.error,
+            "created_at": format_time(self.created_at),
+            "updated_at": format_time(self.updated_at),
+            "ended_at": format_time(self.ended_at),
+            "duration_ns": self.duration_ns,
+            "timeout_at": format_time(self.timeout_at),
+            "expires_at": format_time(self.expires_at),
+            "next_run_at": format_time(self.next_run_at),
+            "replays": self.replays,
+            "parent_id": self.parent_id,
+            "parent_operation_id": self.parent_operation_id,
+        }
+
+
+#: An operation's fields that are times (ISO 8601 in the API).
+_OPERATION_TIMES = (
+    "started_at",
+    "ended_at",
+    "updated_at",
+    "next_attempt_at",
+    "wake_at",
+    "callback_timeout_at",
+    "heartbeat_timeout_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One durable operation of an execution (a step, a wait, a callback, a context...).
+
+    ``id`` is its position in its context prefixed by the context's (``3-1``); ``parent_id``
+    the context it ran in (a child context, a map item, a parallel branch).
+    """
+
+    id: str
+    type: str
+    sub_type: str
+    status: str
+    seq: int = 0
+    parent_id: str | None = None
+    name: str | None = None
+    attempt: int = 0
+    result: Any = None
+    error: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime | None = None
+    duration_ns: int | None = None
+    next_attempt_at: datetime | None = None
+    wake_at: datetime | None = None
+    callback_id: str | None = None
+    callback_timeout_at: datetime | None = None
+    heartbeat_timeout_at: datetime | None = None
+    child_execution_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the operation has ended (it never changes again)."""
+        return self.status in ("SUCCEEDED", "FAILED", "CANCELLED", "TIMED_OUT", "STOPPED")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Operation:
+        """An operation from its entry in ``GET /v1/executions/{id}/history``."""
+        times = {key: parse_time(data.get(key)) for key in _OPERATION_TIMES}
+        return cls(
+            id=data["id"],
+            type=data["type"],
+            sub_type=data.get("sub_type", ""),
+            status=data["status"],
+            seq=int(data.get("seq") or 0),
+            parent_id=data.get("parent_id"),
+            name=data.get("name"),
+            attempt=int(data.get("attempt") or 0),
+            result=data.get("result"),
+            error=data.get("error"),
+            duration_ns=data.get("duration_ns"),
+            callback_id=data.get("callback_id"),
+            child_execution_id=data.get("child_execution_id"),
+            **times,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's JSON shape of this operation."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "seq": self.seq,
+            "type": self.type,
+            "sub_type": self.sub_type,
+            "name": self.name,
+            "status": self.status,
+            "attempt": self.attempt,
+            "result": self.result,
+            "error": self.error,
+            "duration_ns": self.duration_ns,
+            "callback_id": self.callback_id,
+            "child_execution_id": self.child_execution_id,
+        }
+        out.update({key: format_time(getattr(self, key)) for key in _OPERATION_TIMES})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One line of an execution's history (``resumed``, ``succeeded``, ``retry_scheduled``...)."""
+
+    seq: int
+    at: datetime
+    event: str
+    operation_id: str | None = None
+    attempt: int | None = None
+    details: dict[str, Any] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEvent:
+        return cls(
+            seq=int(data["seq"]),
+            at=_required_time(data, "at"),
+            event=data["event"],
+            operation_id=data.get("operation_id"),
+            attempt=data.get("attempt"),
+            details=data.get("details"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": format_time(self.at),
+            "event": self.event,
+            "operation_id": self.operation_id,
+            "attempt": self.attempt,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionHistory:
+    """An execution, every one of its operations (creation order) and its history events."""
+
+    execution: Execution
+    operations: tuple[Operation, ...] = ()
+    events: tuple[HistoryEvent, ...] = ()
+
+    def operation(self, name: str) -> Operation | None:
+        """The first operation named ``name``, if any."""
+        return next((op for op in self.operations if op.name == name), None)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutionHistory:
+        """From one answer of ``GET /v1/executions/{id}/history`` (its page of events)."""
+        return cls(
+            execution=Execution.from_dict(data["execution"]),
+            operations=tuple(Operation.from_dict(op) for op in data.get("operations") or ()),
+            events=tuple(HistoryEvent.from_dict(ev) for ev in data.get("events") or ()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API's JSON shape (every event, so no ``next_after_seq``)."""
+        return {
+            "execution": self.execution.to_dict(),
+            "operations": [op.to_dict() for op in self.operations],
+            "events": [ev.to_dict() for ev in self.events],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackState:
+    """A callback as its completion or heartbeat left it, and its execution's status."""
+
+    callback_id: str
+    execution_id: str
+    execution_status: str
+    operation_id: str
+    status: str
+    name: str | None = None
+    callback_timeout_at: datetime | None = None
+    heartbeat_timeout_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CallbackState:
+        return cls(
+            callback_id=data["callback_id"],
+            execution_id=data["execution_id"],
+            execution_status=data.get("execution_status", ""),
+            operation_id=data.get("operation_id", ""),
+            status=data["status"],
+            name=data.get("name"),
+            callback_timeout_at=parse_time(data.get("callback_timeout_at")),
+            heartbeat_timeout_at=parse_time(data.get("heartbeat_timeout_at")),
+            updated_at=parse_time(data.get("updated_at")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "callback_id": self.callback_id,
+            "execution_id": self.execution_id,
+            "execution_status": self.execution_status,
+            "operation_id": self.operation_id,
+            "name": self.name,
+            "status": self.status,
+            "callback_timeout_at": format_time(self.callback_timeout_at),
+            "heartbeat_timeout_at": format_time(self.heartbeat_timeout_at),
+            "updated_at": format_time(self.updated_at),
         }
 
 

@@ -45,6 +45,36 @@ def description(id: str = "st-1", status: str = "SUBMITTED", **over: Any) -> dic
     return out
 
 
+def execution(id: str = "ex-1", status: str = "RUNNING", **over: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": id,
+        "workflow": "w",
+        "name": "n",
+        "principal": "admin",
+        "status": status,
+        "input": {"k": 1},
+        "result": {"done": True} if status == "SUCCEEDED" else None,
+        "created_at": T0,
+        "updated_at": T0,
+        "replays": 1,
+    }
+    out.update(over)
+    return out
+
+
+def callback(outcome: str) -> dict[str, Any]:
+    status = {"succeed": "SUCCEEDED", "fail": "FAILED", "heartbeat": "STARTED"}[outcome]
+    return {
+        "callback_id": "cb-1",
+        "execution_id": "ex-1",
+        "execution_status": "RUNNING",
+        "operation_id": "2",
+        "name": "approve",
+        "status": status,
+        "heartbeat_timeout_at": T0,
+    }
+
+
 def arrow_bytes(values: list[int]) -> bytes:
     sink = pa.BufferOutputStream()
     table = pa.table({"n": values})
@@ -69,6 +99,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.requests: list[tuple[Any, ...]] = []
         self.describes = 0
+        self.execution_describes = 0
         self.dropped: set[str] = set()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -126,8 +157,42 @@ class FakeApi:
                 for n, e in enumerate(body["entries"])
             ]
             return httpx.Response(200, json={"entries": entries})
+        if key == ("POST", "/v1/workflows/w/executions"):
+            return httpx.Response(201, json=execution(input=body["input"]))
+        if key == ("GET", "/v1/executions/ex-1"):
+            self.execution_describes += 1
+            done = self.execution_describes > 2
+            return httpx.Response(200, json=execution(status="SUCCEEDED" if done else "RUNNING"))
+        if key == ("GET", "/v1/executions"):
+            found = [execution("ex-3")] if page_two else [execution("ex-1"), execution("ex-2")]
+            return httpx.Response(200, json={"executions": found, "next_token": more})
+        if key == ("GET", "/v1/executions/ex-1/history"):
+            after = int(params.get("after_seq", 0))
+            events = [
+                {"seq": n, "at": T0, "event": "started", "operation_id": "1"}
+                for n in range(after + 1, after + 3)
+            ]
+            ops = [{"id": "1", "type": "STEP", "sub_type": "Step", "status": "SUCCEEDED"}]
+            return httpx.Response(
+                200,
+                json={
+                    "execution": execution(),
+                    "operations": ops,
+                    "events": events,
+                    "next_after_seq": 2 if after == 0 else None,
+                },
+            )
+        if key == ("POST", "/v1/executions/ex-1/stop"):
+            return httpx.Response(200, json=execution(status="STOPPED", error=body["error"]))
+        if request.method == "POST" and path.startswith("/v1/callbacks/cb-1/"):
+            return httpx.Response(200, json=callback(path.rsplit("/", 1)[1]))
+        if path.startswith("/v1/callbacks/"):
+            return error(409, "callback_conflict", "Completed already.", state="SUCCEEDED")
+        if path.startswith("/v1/workflows/"):
+            return error(404, "workflow_not_found", "No such workflow.")
         simple = {
             ("GET", "/health"): {"status": "ok", "version": "x"},
+            ("GET", "/v1/workflows"): {"workflows": [{"name": "w", "description": None}]},
             ("GET", "/v1/warehouses"): {"warehouses": [{"name": "default", "default": True}]},
             ("GET", "/v1/catalog/databases"): {"databases": ["memory"]},
             ("GET", "/v1/catalog/schemas"): {"schemas": ["main"]},
@@ -200,6 +265,22 @@ SCENARIOS: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
     ("deliveries", ("PENDING", 5), {}),
     ("dead_letters", (), {"max_results": 3}),
     ("redrive", ("d-1",), {}),
+    ("list_workflows", (), {}),
+    ("start_execution", ("w", {"k": 1}), {"name": "n", "timeout_seconds": 60}),
+    ("start_execution", ("nope",), {}),
+    ("start_execution", ("flaky",), {"name": "n"}),  # under a name: sent again
+    ("start_execution", ("flaky",), {}),  # without: not sent again
+    ("get_execution", ("ex-1",), {"wait": 2}),
+    ("get_execution", ("gone",), {}),
+    ("wait_execution", ("ex-1",), {"timeout": 60, "max_interval": 1.0}),
+    ("wait_execution", ("ex-1",), {"timeout": 0}),
+    ("list_executions", ("w", "RUNNING"), {"created_after": "2026-01-01T00:00:00Z"}),
+    ("execution_history", ("ex-1",), {"max_events": 2}),
+    ("stop_execution", ("ex-1", {"type": "Manual", "message": "enough"}), {}),
+    ("succeed_callback", ("cb-1", {"ok": True}), {}),
+    ("succeed_callback", ("cb-2", "text"), {}),
+    ("fail_callback", ("cb-1", "no"), {"error_type": "Rejected", "data": "d"}),
+    ("heartbeat_callback", ("cb-1",), {}),
 ]
 
 
@@ -313,6 +394,22 @@ def test_the_scenarios_say_something() -> None:
     assert flaky == {"name": "flaky"} and len(requests) == 2
     timeout, _, _ = run_sync("wait", ("st-1",), {"timeout": 0})
     assert timeout[1] == "wait_timeout"
+    done, requests, sleeps = run_sync("wait_execution", ("ex-1",), {"timeout": 60})
+    assert done.status == "SUCCEEDED" and done.result == {"done": True} and len(requests) == 3
+    timeout, _, _ = run_sync("wait_execution", ("ex-1",), {"timeout": 0})
+    assert timeout[1] == "execution_wait_timeout"
+    history, requests, _ = run_sync("execution_history", ("ex-1",), {"max_events": 2})
+    assert [e.seq for e in history.events] == [1, 2, 3, 4] and len(requests) == 2
+    assert history.operation("1") is None and history.operations[0].status == "SUCCEEDED"
+    found, requests, _ = run_sync("list_executions", ("w",), {})
+    assert [e.id for e in found] == ["ex-1", "ex-2", "ex-3"] and len(requests) == 2
+    # a start under a name is sent again after a dropped connection; one without is not
+    again, requests, _ = run_sync("start_execution", ("flaky",), {"name": "n"})
+    assert again[1] == "workflow_not_found" and len(requests) == 2
+    once, requests, _ = run_sync("start_execution", ("flaky",), {})
+    assert once[1] == "connection_failed" and len(requests) == 1
+    conflict, _, _ = run_sync("succeed_callback", ("cb-2",), {})
+    assert conflict[1] == "callback_conflict" and conflict[4] == {"state": "SUCCEEDED"}
 
 
 def test_both_clients_have_the_same_methods_and_parameters() -> None:
