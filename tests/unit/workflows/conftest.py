@@ -2,8 +2,9 @@
 
 The replay tests drive :class:`~sqltide.workflows.replay.Replay` the way the worker will: start
 an execution in the store, claim it, run one replay, look at what the store holds, move the
-clock to the execution's ``next_run_at`` and claim it again. Every test that takes ``store``
-runs on SQLite and on PostgreSQL (``store_url`` in ``tests/conftest.py``;
+clock to the execution's ``next_run_at`` and claim it again. Starting and replaying are the
+user-facing test runner's (:mod:`sqltide.workflows.testing`), one claim at a time. Every test
+that takes ``store`` runs on SQLite and on PostgreSQL (``store_url`` in ``tests/conftest.py``;
 ``SQLTIDE_TEST_STORES=sqlite`` for SQLite alone).
 
 This is a package's ``conftest`` (``from .conftest import …``) so its name never shadows the
@@ -12,7 +13,6 @@ root one.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,24 +28,19 @@ from sqltide.store import (
 )
 from sqltide.store.postgres import PostgresStore
 from sqltide.workflows import serdes
-from sqltide.workflows.replay import Replay, StartChild
+from sqltide.workflows.replay import StartChild
+from sqltide.workflows.testing import DurableFunctionTestRunner, SkipClock
 
 T0 = 1_000_000.0
 LEASE = 30.0
 WF = "flow"
 
 
-class Clock:
+class Clock(SkipClock):
     """The time of the checkpoints and due times: moved by the test, never by itself."""
 
     def __init__(self, t: float = T0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
+        super().__init__(t)
 
 
 @pytest.fixture
@@ -65,7 +60,8 @@ def clock() -> Clock:
 
 
 class Runner:
-    """One workflow function's executions in ``store``, replayed one claim at a time."""
+    """One workflow function's executions in ``store``, replayed one claim at a time: the test
+    runner's ``start`` and ``replay``, and what these tests read of the store."""
 
     def __init__(
         self,
@@ -81,41 +77,29 @@ class Runner:
         self.clock = clock
         self.fn = fn
         self.workflow = workflow
-        self.start_child = start_child
         self.owner = owner
         self.id = ""
+        self.runner = DurableFunctionTestRunner(
+            fn,
+            store=store,
+            clock=clock,
+            function_name=workflow,
+            principal="alice",
+            owner=owner,
+            execution_timeout=366 * 86_400,
+            retention_seconds=3600,
+        )
+        self.runner.lease_seconds = LEASE
+        # These tests give invoke's hook themselves (or none: invoke then fails clearly).
+        self.runner._start_child = start_child  # type: ignore[assignment,method-assign]
 
     def start(self, event: Any = None, *, name: str | None = None) -> str:
-        rec = ExecutionRecord(
-            id=str(uuid.uuid4()),
-            workflow=self.workflow,
-            name=name or str(uuid.uuid4()),
-            principal="alice",
-            status=ExecutionStatus.RUNNING,
-            created_at=self.clock(),
-            updated_at=self.clock(),
-            input=serdes.serialize(None, event),
-        )
-        stored, created = self.store.start_execution(rec)
-        assert created
-        self.id = stored.id
-        return stored.id
+        self.id = self.runner.start(serdes.serialize(None, event), execution_name=name)
+        return self.id
 
     def replay(self, *, owner: str | None = None) -> ExecutionStatus | None:
         """Claim the execution now (it must be due) and run one replay of it."""
-        who = owner or self.owner
-        claimed = self.store.claim_executions([self.workflow], who, 10, LEASE, self.clock())
-        mine = [c for c in claimed if c.id == self.id]
-        assert mine, f"execution {self.id} is not due at {self.clock()}: {self.execution()}"
-        return Replay(
-            self.store,
-            mine[0],
-            self.fn,
-            owner=who,
-            clock=self.clock,
-            retention_seconds=3600,
-            start_child=self.start_child,
-        ).run()
+        return self.runner.replay(self.id, owner=owner or self.owner)
 
     def execution(self) -> ExecutionRecord:
         rec = self.store.get_execution(self.id)
@@ -155,9 +139,9 @@ class Runner:
         return self.store.get_history(self.id)
 
     def result(self) -> Any:
-        rec = self.execution()
-        assert rec.status is ExecutionStatus.SUCCEEDED, (rec.status, rec.error)
-        return serdes.deserialize(None, rec.result)
+        got = self.runner.get_result(self.id)
+        assert got.execution_status is ExecutionStatus.SUCCEEDED, (got.status, got.error)
+        return got.value
 
 
 @pytest.fixture
