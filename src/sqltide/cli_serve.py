@@ -28,10 +28,19 @@ def serve(
     role: Annotated[
         str,
         typer.Option(
-            help="all (API + worker + scheduler), api, worker (statements, event routing and "
-            "deliveries) or scheduler (schedule firings)"
+            help="all (API + worker + scheduler), api, worker (statements, event routing, "
+            "deliveries and workflow executions) or scheduler (schedule firings)"
         ),
     ] = "all",
+    workflows: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--workflows",
+            metavar="MODULE|PATH",
+            help="Workflow module, .py file or folder to load (repeatable; adds to "
+            "SQLTIDE_WORKFLOWS)",
+        ),
+    ] = None,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Turn authentication off (local experiments only!)")
     ] = False,
@@ -50,6 +59,8 @@ def serve(
         settings = load_settings()
     except SqltideError as exc:
         raise _fail(exc) from exc
+    if workflows:
+        settings = settings.model_copy(update={"workflows": [*settings.workflows, *workflows]})
     host = host or settings.host
     port = port or settings.port
     no_auth = no_auth or settings.no_auth
@@ -109,6 +120,7 @@ def serve(
             "  role: api (no worker: statements run in worker processes, schedules fire in "
             "scheduler processes)"
         )
+    _print_workflows(runtime)
     config = uvicorn_config(create_app(runtime, no_auth=no_auth), settings)
     try:
         uvicorn.Server(config).run(sockets=[sock])
@@ -116,6 +128,22 @@ def serve(
         sock.close()
         if runtime._started:  # uvicorn gave up before its lifespan shutdown stopped it
             runtime.stop()
+
+
+def _print_workflows(runtime: Any) -> None:
+    """Say which workflows were loaded and which modules failed (their tracebacks are logged
+    as errors while the runtime is built)."""
+    if not runtime.settings.workflows or runtime.role == "scheduler":
+        return
+    names = runtime.workflows.names()
+    console.print(f"  workflows: {', '.join(names) if names else 'none'}", highlight=False)
+    for problem in runtime.workflow_problems:
+        err.print(
+            f"workflow module {problem} failed to import (traceback above); its executions "
+            "wait for a worker that loads it",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -150,6 +178,7 @@ def _run_worker(runtime: Any) -> None:
                 f"  warehouse {n}: {redact_url(u)}\n" for n, u in settings.warehouse_urls.items()
             )
         )
+    _print_workflows(runtime)
     try:
         stop.wait()
     finally:

@@ -44,6 +44,7 @@ envelope back into the same class.
     ├── ConfigError (500, raised at start-up)
     ├── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
     │   └── UntranslatableSql (a statement in a warehouse's source dialect, ?dialect=...)
+    ├── DurableFunctionsTestError (the workflow test runner's: no such operation, bad input)
     └── DurableExecutionsError (durable workflows: the AWS durable execution SDK's names)
         ├── UnrecoverableError
         │   ├── ExecutionError (fails the execution) → NonDeterministicExecutionError
@@ -705,6 +706,15 @@ class CallbackSubmitterError(CallbackError):
     """The submitter step of a ``wait_for_callback`` failed."""
 
     code = "callback_submitter_error"
+
+
+class DurableFunctionsTestError(SqltideError):
+    """A workflow test (``sqltide.workflows.testing``) asked for what is not there: an
+    operation no execution recorded, a callback that never came, an input that is not JSON.
+
+    The AWS testing library's name, so tests ported from it catch the same error."""
+
+    code = "durable_functions_test_error"
 
 
 class SuspendExecution(BaseException):

@@ -25,11 +25,15 @@ from .storage import Storage, storage_from_url
 from .store import Store, store_from_url
 from .store.wakeups import Notifier
 from .worker import WorkLoop
+from .workflows.jobs import ExecutionJobs
+from .workflows.registry import LoadProblem, Registry
+from .workflows.service import WorkflowService
 
 logger = logging.getLogger(__name__)
 
 #: What each role runs: ``all`` everything; ``api`` the HTTP API only; ``worker`` statements,
-#: event routing and deliveries; ``scheduler`` schedule firings (one is enough, more are safe).
+#: event routing, deliveries and workflow executions; ``scheduler`` schedule firings (one is
+#: enough, more are safe).
 ROLES = ("all", "api", "worker", "scheduler")
 
 
@@ -43,10 +47,16 @@ class Runtime:
     notifier: Notifier
     engines: dict[str, Engine]
     statements: StatementService
+    #: Workflow executions: start, describe, list, history, stop, callbacks.
+    workflows: WorkflowService
     events: EventService | None = None
     worker: StatementJobs | None = None
     bus: Bus | None = None
     scheduler: Scheduler | None = None
+    #: The workflow job kind, in the roles that run executions (``all``, ``worker``).
+    executions: ExecutionJobs | None = None
+    #: Workflow modules that failed to import at start (logged; their executions wait).
+    workflow_problems: list[LoadProblem] = field(default_factory=list)
     role: str = "all"
     loop: WorkLoop | None = None
     clock: Callable[[], float] = time.time
@@ -60,12 +70,16 @@ class Runtime:
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         sandbox_dirs = allowed_dirs(settings)  # before anything is made: a refusal is cheap
+        # Workflow code too (two workflows with one name stop start-up). A scheduler runs no
+        # workflow and starts none: it imports none.
+        registry, problems = load_workflows(settings.workflows if role != "scheduler" else [])
         # Owner-only, as is everything sqltide makes under it (see files.py).
         private_dir(settings.home_dir)
         tighten(settings.credentials_path)  # left looser by hand or an older sqltide
         store = store_from_url(settings.store_url)
         store.migrate()
         store.result_retention_seconds = settings.result_retention_seconds
+        store.execution_retention_seconds = settings.workflow_retention_seconds
         secret = bytes.fromhex(store.get_or_set_meta("secret", secrets.token_hex(32)))
         storage = storage_from_url(settings.storage_url, secret)
         notifier = Notifier(settings.max_waiters)
@@ -134,6 +148,15 @@ class Runtime:
             )
             for kind in bus.kinds():
                 loop.register(kind)
+        workflows = WorkflowService(
+            store, notifier, registry, settings, cursors=statements.cursors, clock=clock
+        )
+        executions = None
+        if role in ("all", "worker") and settings.workflows:
+            executions = ExecutionJobs(
+                store, notifier, registry, workflows, settings, clock=clock, owner=loop.owner
+            )
+            loop.register(executions)
         scheduler = None
         if role in ("all", "scheduler"):
             scheduler = Scheduler(store, notifier, clock=clock)
@@ -149,6 +172,9 @@ class Runtime:
             worker=worker,
             bus=bus,
             scheduler=scheduler,
+            workflows=workflows,
+            executions=executions,
+            workflow_problems=problems,
             role=role,
             loop=loop,
             clock=clock,
@@ -200,3 +226,23 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def load_workflows(sources: list[str]) -> tuple[Registry, list[LoadProblem]]:
+    """Import the workflow modules; a module that fails is logged with its traceback and its
+    workflows are not loaded here (their executions wait for a worker that loads them).
+
+    Two workflows with one name stop start-up (``ConfigError``).
+    """
+    registry = Registry()
+    problems = registry.load(sources) if sources else []
+    for problem in problems:
+        logger.error(
+            "workflow module %s failed to import; its executions wait for a worker that loads "
+            "it:\n%s",
+            problem,
+            problem.traceback.rstrip() or problem.message,
+        )
+    if sources:
+        logger.info("workflows loaded: %s", ", ".join(registry.names()) or "none")
+    return registry, problems

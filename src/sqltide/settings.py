@@ -105,6 +105,23 @@ class Settings(BaseSettings):
     #: How often expired results, old records and idle sessions are swept.
     sweep_interval_seconds: float = Field(default=60.0, gt=0)
 
+    #: Workflow modules to load: dotted module names, ``.py`` files or folders of them,
+    #: comma-separated or a JSON list (``sqltide serve --workflows`` adds more). Every process
+    #: that starts executions (the API) or runs them (workers) must load them.
+    workflows: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: Workflow replays one worker process runs at once.
+    workflow_concurrency: int = Field(default=16, ge=1, le=256)
+    #: An execution's timeout when its start names none (at most 366 days, as on AWS).
+    workflow_timeout_seconds: float = Field(default=86_400.0, gt=0, le=366 * 86_400)
+    #: How long an ended execution (its operations and history) is kept (AWS: 14 days).
+    workflow_retention_days: float = Field(default=14.0, gt=0, le=3660)
+    #: Largest execution input, callback result or error (compact JSON, UTF-8 bytes); AWS's
+    #: payload limit is 256 KiB.
+    workflow_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: How often a worker looks for due executions nobody announced (a wake-up lost between
+    #: processes); timers and wake-ups reach it at once otherwise.
+    workflow_poll_seconds: float = Field(default=5.0, gt=0)
+
     #: Longest long-poll a describe may ask for.
     max_wait_seconds: float = Field(default=30.0, ge=0)
     #: Most requests waiting on long-polls at once in one process.
@@ -176,7 +193,7 @@ class Settings(BaseSettings):
             parse_allow_list(value)
         return value
 
-    @field_validator("warehouse_allowed_dirs", "warehouse_extensions", mode="before")
+    @field_validator("warehouse_allowed_dirs", "warehouse_extensions", "workflows", mode="before")
     @classmethod
     def _parse_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -228,6 +245,10 @@ class Settings(BaseSettings):
     @property
     def storage_url(self) -> str:
         return self.storage or f"file:///{self.home_dir / 'files'}"
+
+    @property
+    def workflow_retention_seconds(self) -> float:
+        return self.workflow_retention_days * 86_400.0
 
     @property
     def hosted_warehouses(self) -> list[str]:

@@ -97,3 +97,14 @@ def test_one_redaction_hides_every_password_and_keeps_the_rest(url: str, shown: 
     from sqltide.urls import redact_url
 
     assert redact_url(url) == shown
+
+
+def test_workflow_modules_are_a_list_or_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLTIDE_WORKFLOWS", "flows.py, pkg.more_flows")
+    assert load_settings().workflows == ["flows.py", "pkg.more_flows"]
+    monkeypatch.setenv("SQLTIDE_WORKFLOWS", '["a b.py", "c"]')
+    assert load_settings().workflows == ["a b.py", "c"]
+    assert load_settings().workflow_retention_seconds == 14 * 86_400
+    monkeypatch.setenv("SQLTIDE_WORKFLOW_TIMEOUT_SECONDS", str(367 * 86_400))
+    with pytest.raises(errors.ConfigError, match="SQLTIDE_WORKFLOW_TIMEOUT_SECONDS"):
+        load_settings()

@@ -38,9 +38,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: What crosses processes: new work for a warehouse, a statement's change (long-polls), a
-#: cancel request, new events and deliveries (the bus), and rule changes (routers' rule
-#: caches and schedulers). Anything else published stays in its process.
-CHANNELS = ("work", "statement", "cancel", "events", "deliveries", "rules")
+#: cancel request, new events and deliveries (the bus), rule changes (routers' rule caches
+#: and schedulers), a workflow execution made runnable (key: its workflow) and an execution's
+#: end (key: its id; long-polls). Anything else published stays in its process.
+CHANNELS = (
+    "work",
+    "statement",
+    "cancel",
+    "events",
+    "deliveries",
+    "rules",
+    "workflows",
+    "execution",
+)
 PREFIX = "sqltide_"
 
 
@@ -205,6 +215,9 @@ class PostgresNotifyTransport:
             self._deliver("work", warehouse)
         for statement_id in self.notifier.waited_keys("statement"):
             self._deliver("statement", statement_id)
+        self._deliver("workflows", "")  # any workflow: the claim threads look once
+        for execution_id in self.notifier.waited_keys("execution"):
+            self._deliver("execution", execution_id)
 
     def _deliver(self, channel: str, key: str) -> None:
         try:

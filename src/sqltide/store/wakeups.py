@@ -2,7 +2,8 @@
 
 Channels: ``work`` (key: a warehouse with new statements), ``statement`` (key: a statement id
 that ended: long-polls wait for that, so non-terminal changes are not sent) and ``cancel`` (key:
-a statement asked to stop). In one process this is all in memory; a store shared by many
+a statement asked to stop); ``workflows`` (key: a workflow with an execution made runnable) and
+``execution`` (key: an execution id that ended). In one process this is all in memory; a store shared by many
 processes brings its own :class:`Transport` (PostgreSQL ``LISTEN/NOTIFY``): set as
 ``notifier.transport``, it gets every publish after local delivery, and hands what other
 processes published to :meth:`Notifier.deliver`.

@@ -290,3 +290,12 @@ def test_stopping_a_child_wakes_its_parent(store: Store) -> None:
     stopped = store.stop_execution(child.id, None, T0 + 2)
     assert stopped.status is X.STOPPED and stopped.error is None
     assert got(store, parent.id).next_run_at == T0 + 2
+
+
+def test_find_callback_reads_the_operation_and_its_execution(store: Store) -> None:
+    eid = waiting_on_callback(store, callback_timeout_at=T0 + 600)
+    found = store.find_callback("cb-1")
+    assert found is not None
+    ex, op = found
+    assert (ex.id, ex.principal, op.callback_id, op.status) == (eid, "alice", "cb-1", OP.STARTED)
+    assert store.find_callback("cb-unknown") is None

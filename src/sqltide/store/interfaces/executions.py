@@ -73,6 +73,11 @@ class ExecutionStore(abc.ABC):
         """Every checkpointed operation of the execution, in creation order (``seq``)."""
 
     @abc.abstractmethod
+    def find_callback(self, callback_id: str) -> tuple[ExecutionRecord, OperationRecord] | None:
+        """The CALLBACK operation with this ``callback_id`` and its execution, if any (a read:
+        who may complete it is checked before :meth:`complete_callback`)."""
+
+    @abc.abstractmethod
     def get_history(
         self, execution_id: str, after_seq: int = 0, limit: int = 1000
     ) -> list[HistoryRecord]:

@@ -219,6 +219,18 @@ class ExecutionsMixin(SqlHooks, ExecutionStore):
         )
         return [OperationRecord.from_row(r) for r in rows]
 
+    def find_callback(self, callback_id: str) -> tuple[ExecutionRecord, OperationRecord] | None:
+        ops = self._rows(
+            "find_callback",
+            "SELECT * FROM execution_operations WHERE callback_id = ?",
+            (callback_id,),
+        )
+        if not ops:
+            return None
+        op = OperationRecord.from_row(ops[0])
+        ex = self.get_execution(op.execution_id)
+        return None if ex is None else (ex, op)
+
     def get_history(
         self, execution_id: str, after_seq: int = 0, limit: int = 1000
     ) -> list[HistoryRecord]:
