@@ -300,15 +300,22 @@ class WorkLoop:
                 continue  # every slot taken (or run inline): there may be more
             if wait is None:
                 wait = kind.poll_seconds
-                try:
-                    due = kind.next_wait()
-                except Exception:
-                    logger.exception("%s: next_wait failed", kind.name)
-                    due = None
+                # Full, nothing can be claimed before a slot frees up, and the item that
+                # frees it wakes this thread (``slots.full``): work already due must not make
+                # the loop spin meanwhile.
+                due = self._next_wait(kind) if free > 0 else None
                 if due is not None:
                     wait = max(0.0, min(wait, due))
             slots.wake.wait(wait)
             slots.wake.clear()
+
+    @staticmethod
+    def _next_wait(kind: JobKind[Any]) -> float | None:
+        try:
+            return kind.next_wait()
+        except Exception:
+            logger.exception("%s: next_wait failed", kind.name)
+            return None
 
     def _run(self, slots: _Slots[Any], item: Any) -> None:
         try:

@@ -78,6 +78,7 @@ class FakeKind(JobKind[Job]):
         self.renewals: list[tuple[str, list[Job]]] = []
         self.fail_renewals = 0
         self.recoveries = 0
+        self.next_waits = 0
         self.wake_keys: list[str] = []
         #: "interrupt", "close" and "end:<job>", in the order they happened.
         self.events: list[str] = []
@@ -150,6 +151,7 @@ class FakeKind(JobKind[Job]):
         if not self.use_next_wait:
             return None
         with self.cond:
+            self.next_waits += 1
             if not self.queue:
                 return None
             return max(0.0, min(j.not_before for j in self.queue) - time.monotonic())
@@ -290,6 +292,23 @@ def test_an_ending_item_wakes_the_claim_thread_only_when_every_slot_was_taken(
     assert idle.wait_until(lambda: len(idle.done) == 1)
     assert not idle.wait_until(lambda: len(idle.claims) > 2, timeout=QUIET)
     assert len(idle.claims) == 2
+
+
+def test_a_full_kind_with_work_due_waits_for_a_slot_instead_of_spinning(
+    make_loop: Callable[..., WorkLoop],
+) -> None:
+    kind = FakeKind(concurrency=2, use_next_wait=True)
+    gate = threading.Event()
+    # "due" is due now, but both slots are taken.
+    kind.add(Job("a", gate=gate), Job("b", gate=gate), Job("due"))
+    make_loop(kind)
+    assert kind.wait_until(lambda: len(kind.started) == 2)
+    with kind.cond:
+        looks = len(kind.claims) + kind.next_waits
+    # A spinning claim thread would look hundreds of times in QUIET seconds.
+    assert not kind.wait_until(lambda: len(kind.claims) + kind.next_waits > looks + 2, QUIET)
+    gate.set()  # the slots free up: the due job is claimed at once
+    assert kind.wait_until(lambda: len(kind.done) == 3)
 
 
 def test_a_failing_item_is_logged_and_frees_its_slot(
