@@ -16,7 +16,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import httpx
 
 from sqltide.client._base import BaseClient, RequestSpec
-from sqltide.client._operations import Call, Emit, Operations, Pages, Sleep, face_signature
+from sqltide.client._operations import Operations, face_signature
+from sqltide.client._wire import Call, Emit, Pages, Sleep
 
 log = logging.getLogger(__name__)
 

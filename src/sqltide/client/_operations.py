@@ -13,61 +13,50 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-import orjson
 import pyarrow as pa
 
 from sqltide.client._base import (
     CANCEL_HOLD_SECONDS,
-    NEXT_TOKEN_HEADER,
     SERVER_HOLD_SLACK_SECONDS,
     RequestSpec,
     WaitPlan,
-    error_from_response,
     event_id_of,
-    http_error,
 )
+from sqltide.client._wire import (
+    Call,
+    Pages,
+    Sleep,
+    _collect,
+    _get,
+    _json,
+    _named_path,
+    _next_token,
+    _page,
+    _paged,
+    _params,
+    _plain,
+    _raise_for_error,
+    _result_request,
+    _seconds,
+    _statement,
+    _statement_path,
+)
+from sqltide.client._workflow_ops import WorkflowOperations
 from sqltide.client.models import (
-    CallbackState,
     Column,
-    Execution,
-    ExecutionHistory,
     ResultPage,
     Statement,
     format_time,
 )
 
-T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Sleep this long, then go on (the wait loop's backoff)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Emit(Generic[T]):
-    """Hand these items to the caller of an iterating method (one page's worth)."""
-
-    items: Sequence[T]
-
-
-Effect: TypeAlias = RequestSpec | Sleep
-#: A call: yields effects, returns the method's answer.
-Call: TypeAlias = Generator[Effect, Any, T]
-#: An iteration: yields effects and the items, page by page.
-Pages: TypeAlias = Generator[Effect | Emit[T], Any, None]
-
-
-class Operations:
+class Operations(WorkflowOperations):
     """The API calls as generators (see the module docstring); no I/O, no state but settings.
 
     ``timeout`` is the client's, which the requests the server may hold extend; ``clock``
@@ -458,278 +447,6 @@ class Operations:
         """Send a dead letter again (back to ``PENDING``, due now); returns the delivery."""
         path = f"/v1/deliveries/{quote(str(delivery_id), safe='')}/redrive"
         return _json((yield RequestSpec("POST", path)))
-
-    # -- workflows, executions, callbacks ---------------------------------------------------
-
-    def list_workflows(self) -> Call[builtins.list[dict[str, Any]]]:
-        """The workflows the server loaded: ``[{"name", "description"}]``."""
-        return _json((yield RequestSpec("GET", "/v1/workflows")))["workflows"]
-
-    def start_execution(
-        self,
-        workflow: str,
-        input: Any = None,
-        *,
-        name: str | None = None,
-        timeout_seconds: float | None = None,
-    ) -> Call[Execution]:
-        """Start an execution of ``workflow`` with ``input`` (any JSON value); returns its
-        description (status ``RUNNING``).
-
-        Under a ``name`` the start is idempotent: the same name gives back the execution
-        started under it (``execution_conflict`` if its input differs). ``timeout_seconds``
-        (1 s to 366 days): still running then, it ends ``TIMED_OUT``.
-        """
-        body: dict[str, Any] = {"input": input}
-        if name is not None:
-            body["name"] = name
-        if timeout_seconds is not None:
-            body["timeout_seconds"] = timeout_seconds
-        path = f"/v1/workflows/{quote(str(workflow), safe='')}/executions"
-        # Under a name, sending it again gives back the same execution: safe to resend.
-        spec = RequestSpec("POST", path, json=body, resendable=name is not None)
-        return _execution((yield spec))
-
-    def get_execution(self, id: str, wait: float | None = None) -> Call[Execution]:
-        """An execution's description; with ``wait`` the server holds the answer up to that
-        many seconds (0 to 30) until the execution ends."""
-        if wait is None:
-            spec = RequestSpec("GET", _execution_path(id))
-        else:
-            spec = RequestSpec(
-                "GET",
-                _execution_path(id),
-                params={"wait": _seconds(wait)},
-                timeout=max(self.timeout, wait + SERVER_HOLD_SLACK_SECONDS),
-            )
-        return _execution((yield spec))
-
-    def wait_execution(
-        self, id: str, timeout: float | None = None, *, max_interval: float = 5.0
-    ) -> Call[Execution]:
-        """Wait until the execution ends and return its description (a FAILED, TIMED_OUT or
-        STOPPED one is returned, not raised).
-
-        Long-polls the server, with the backoff of :meth:`wait` when it answers early. Raises
-        :class:`ExecutionWaitTimeout` after ``timeout`` seconds (``None``: no limit).
-        """
-        plan = WaitPlan(id, timeout, max_interval, self._clock, self._uniform)
-        while True:
-            poll = plan.poll_seconds()
-            started = self._clock()
-            execution = yield from self.get_execution(id, wait=poll)
-            if execution.is_terminal:
-                return execution
-            delay = plan.next_delay(execution, poll, self._clock() - started)
-            if delay > 0:
-                yield Sleep(delay)
-
-    def list_executions(
-        self,
-        workflow: str | None = None,
-        status: str | None = None,
-        created_after: datetime | str | None = None,
-        created_before: datetime | str | None = None,
-        max_results: int | None = None,
-    ) -> Pages[Execution]:
-        """The caller's executions, newest first, across all pages (``workflow``: of that
-        workflow only; ``status``: RUNNING, SUCCEEDED, FAILED, TIMED_OUT or STOPPED).
-
-        ``max_results`` (1 to 1000) is the page size asked of the server, not a total.
-        """
-        filters = _params(
-            workflow=workflow,
-            status=status,
-            created_after=created_after,
-            created_before=created_before,
-            max_results=max_results,
-        )
-
-        def parse(response: httpx.Response) -> tuple[builtins.list[Execution], str | None]:
-            body = _json(response)
-            found = [Execution.from_dict(item) for item in body.get("executions") or ()]
-            return found, body.get("next_token")
-
-        yield from _paged(lambda token: _get("/v1/executions", filters, next_token=token), parse)
-
-    def execution_history(
-        self, id: str, *, max_events: int | None = None
-    ) -> Call[ExecutionHistory]:
-        """An execution with every operation and its whole history (``max_events``, 1 to
-        1000, is the page size of events asked of the server; every page is fetched)."""
-        after = 0
-        events: builtins.list[Any] = []
-        while True:
-            spec = _get(
-                _execution_path(id, "/history"),
-                after_seq=after or None,
-                max_events=max_events,
-            )
-            body = _json((yield spec))
-            page = ExecutionHistory.from_dict(body)
-            events.extend(page.events)
-            after = body.get("next_after_seq") or 0
-            if not after:
-                # The last page's execution and operations are the newest.
-                return ExecutionHistory(page.execution, page.operations, tuple(events))
-
-    def stop_execution(self, id: str, error: Mapping[str, Any] | None = None) -> Call[Execution]:
-        """Stop a running execution (``STOPPED``, with ``error`` ``{"type", "message",
-        "data"}`` or a default one); ``execution_conflict`` once it has ended."""
-        body = None if error is None else {"error": dict(error)}
-        return _execution((yield RequestSpec("POST", _execution_path(id, "/stop"), json=body)))
-
-    def succeed_callback(self, callback_id: str, result: Any = None) -> Call[CallbackState]:
-        """Complete a callback with ``result``: a string reaches the workflow as it is, any
-        other JSON value as its JSON text. ``callback_conflict`` (``details.state``) when it
-        was completed already, timed out, or its execution ended."""
-        spec = RequestSpec("POST", _callback_path(callback_id, "succeed"), json={"result": result})
-        return CallbackState.from_dict(_json((yield spec)))
-
-    def fail_callback(
-        self,
-        callback_id: str,
-        message: str | None = None,
-        *,
-        error_type: str | None = None,
-        data: str | None = None,
-    ) -> Call[CallbackState]:
-        """Fail a callback: the workflow's ``callback.result()`` raises ``CallbackError`` with
-        ``message`` (and ``error_type``, ``data``)."""
-        error = {"type": error_type, "message": message, "data": data}
-        body = {"error": {k: v for k, v in error.items() if v is not None}}
-        spec = RequestSpec("POST", _callback_path(callback_id, "fail"), json=body)
-        return CallbackState.from_dict(_json((yield spec)))
-
-    def heartbeat_callback(self, callback_id: str) -> Call[CallbackState]:
-        """Tell the workflow the outside work goes on (moves the callback's heartbeat
-        timeout)."""
-        spec = RequestSpec("POST", _callback_path(callback_id, "heartbeat"), resendable=True)
-        return CallbackState.from_dict(_json((yield spec)))
-
-
-# -- paging ----------------------------------------------------------------------------------
-
-
-def _paged(
-    request: Callable[[str | None], RequestSpec],
-    parse: Callable[[httpx.Response], tuple[builtins.list[T], str | None]],
-) -> Pages[T]:
-    """The one paging loop: ask for a page, hand over its items, follow ``next_token``."""
-    next_token: str | None = None
-    while True:
-        items, next_token = parse((yield request(next_token)))
-        yield Emit(items)
-        if not next_token:
-            return
-
-
-def _collect(pages: Pages[T]) -> Call[builtins.list[T]]:
-    """A call that runs an iteration to its end and returns all its items."""
-    items: builtins.list[T] = []
-    reply: Any = None
-    while True:
-        try:
-            effect = pages.send(reply)
-        except StopIteration:
-            return items
-        if isinstance(effect, Emit):
-            items.extend(effect.items)
-            reply = None
-        else:
-            reply = yield effect
-
-
-# -- requests --------------------------------------------------------------------------------
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    """Query parameters without the ``None`` ones; times as ISO 8601 UTC."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if value is None:
-            continue
-        out[key] = format_time(value) if isinstance(value, datetime) else value
-    return out
-
-
-def _get(path: str, filters: Mapping[str, Any] | None = None, **params: Any) -> RequestSpec:
-    """A GET with ``filters`` (already made query parameters) and ``params`` as query."""
-    return RequestSpec("GET", path, params={**(filters or {}), **_params(**params)})
-
-
-def _statement_path(statement_id: str, suffix: str = "") -> str:
-    # One path segment, escaped (sub-statement ids keep their ``:``).
-    return f"/v1/statements/{quote(str(statement_id), safe=':')}{suffix}"
-
-
-def _execution_path(execution_id: str, suffix: str = "") -> str:
-    return f"/v1/executions/{quote(str(execution_id), safe='')}{suffix}"
-
-
-def _callback_path(callback_id: str, outcome: str) -> str:
-    return f"/v1/callbacks/{quote(str(callback_id), safe='')}/{outcome}"
-
-
-def _named_path(collection: str, name: str) -> str:
-    """``/v1/rules/{name}`` or ``/v1/topics/{name}``, the name escaped whole."""
-    return f"/v1/{collection}/{quote(str(name), safe='')}"
-
-
-def _result_request(
-    statement_id: str, next_token: str | None, max_rows: int | None, fmt: str
-) -> RequestSpec:
-    params = _params(format=fmt, next_token=next_token, max_rows=max_rows)
-    return RequestSpec("GET", _statement_path(statement_id, "/result"), params=params)
-
-
-def _plain(value: Any) -> Any:
-    """Mappings as dicts and sequences as lists (one level deep), for the JSON body; anything
-    else as it is, so the server names what is wrong with it."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, builtins.list | tuple):
-        return [dict(v) if isinstance(v, Mapping) else v for v in value]
-    return value
-
-
-def _seconds(value: float) -> int | float:
-    """Seconds for a query string: whole numbers without a fraction."""
-    return int(value) if float(value).is_integer() else round(value, 3)
-
-
-# -- answers ---------------------------------------------------------------------------------
-
-
-def _raise_for_error(response: httpx.Response) -> None:
-    """Raises the API's error for an error answer (a ``204`` or a body are read elsewhere)."""
-    if not response.is_success:
-        raise error_from_response(response)
-
-
-def _json(response: httpx.Response) -> Any:
-    """The JSON body of a successful answer; raises the API's error otherwise."""
-    _raise_for_error(response)
-    try:
-        return orjson.loads(response.content)  # several times faster than json
-    except ValueError as exc:
-        raise http_error(response, "invalid_response", "The answer is not JSON") from exc
-
-
-def _statement(response: httpx.Response) -> Statement:
-    return Statement.from_dict(_json(response))
-
-
-def _execution(response: httpx.Response) -> Execution:
-    return Execution.from_dict(_json(response))
-
-
-def _page(response: httpx.Response) -> ResultPage:
-    return ResultPage.from_dict(_json(response))
-
-
-def _next_token(response: httpx.Response) -> str | None:
-    return response.headers.get(NEXT_TOKEN_HEADER) or None
 
 
 def face_signature(op: Callable[..., Any], shape: str) -> inspect.Signature:
