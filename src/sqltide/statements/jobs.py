@@ -36,6 +36,8 @@ class StatementJobs(JobKind[StatementRecord]):
 
     name = "statements"
     wake_channels = ("work",)
+    #: A statement's end makes nothing else due: new statements arrive with a wake-up.
+    wake_after_run = False
 
     def __init__(
         self,

@@ -78,6 +78,12 @@ class JobKind(ABC, Generic[Item]):
     wake_channels: tuple[str, ...] = ()
     #: The longest the claim thread sleeps without a wake-up (the safety net).
     poll_seconds: float = 1.0
+    #: Whether an item that ends may have made other work due sooner than the claim thread
+    #: knows (a delivery that failed and is retried in a second, an execution suspended for
+    #: a short wait): then every ending item wakes the claim thread to ask :meth:`next_wait`
+    #: again. A kind whose runs never do (statements) sets False and saves that wake-up and
+    #: an empty claim per item; its claim thread is still woken when it was waiting for a slot.
+    wake_after_run: bool = True
 
     #: Wakes the claim thread; set by :meth:`WorkLoop.register` (a no-op before).
     wake: Callable[[], None] = staticmethod(_no_wake)
@@ -327,8 +333,8 @@ class WorkLoop:
                 slots.items.pop(id(item), None)
                 self._drained.notify_all()
                 full, slots.full = slots.full, False
-            if full:
-                slots.wake.set()  # the claim thread waits for a free slot
+            if full or slots.kind.wake_after_run:
+                slots.wake.set()
 
     # -- periodic work -------------------------------------------------------------------------
     def _tick_loop(self, kind: PeriodicKind, wake: threading.Event) -> None:

@@ -40,6 +40,8 @@ class Job:
         self.not_before = not_before
         self.fail = False
         self.interrupted = False
+        #: Put in the queue when this one ends, with no wake-up (work a run made due).
+        self.then: Job | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.name})"
@@ -55,12 +57,14 @@ class FakeKind(JobKind[Job]):
         channels: tuple[str, ...] = (),
         use_next_wait: bool = False,
         accept: Callable[[str], bool] | None = None,
+        wake_after_run: bool = True,
     ):
         self.name = _unique("fake")
         self.concurrency = concurrency
         self.wake_channels = channels
         self.poll_seconds = POLL
         self.use_next_wait = use_next_wait
+        self.wake_after_run = wake_after_run
         self.accept = accept
         self.cond = threading.Condition()
         self.queue: list[Job] = []
@@ -132,6 +136,8 @@ class FakeKind(JobKind[Job]):
                 self.in_flight -= 1
                 self.done.append(item)
                 self.events.append(f"end:{item.name}")
+                if item.then is not None:
+                    self.queue.append(item.then)
                 self.cond.notify_all()
 
     def renew(self, items: list[Job]) -> None:
@@ -152,6 +158,7 @@ class FakeKind(JobKind[Job]):
             return None
         with self.cond:
             self.next_waits += 1
+            self.cond.notify_all()
             if not self.queue:
                 return None
             return max(0.0, min(j.not_before for j in self.queue) - time.monotonic())
@@ -268,12 +275,12 @@ def test_at_most_concurrency_items_run_at_once(make_loop: Callable[..., WorkLoop
     assert loop.busy(kind) == 0
 
 
-def test_an_ending_item_wakes_the_claim_thread_only_when_every_slot_was_taken(
+def test_without_wake_after_run_an_ending_item_wakes_only_a_claim_thread_that_was_full(
     make_loop: Callable[..., WorkLoop], notifier: Notifier
 ) -> None:
     # Full: two gated items on two slots, a third waiting. Releasing them must claim the
     # third at once (the poll is 30 s): woken by a slot that freed up.
-    full = FakeKind(concurrency=2)
+    full = FakeKind(concurrency=2, wake_after_run=False)
     gate = threading.Event()
     full.add(Job("a", gate=gate), Job("b", gate=gate), Job("c"))
     make_loop(full)
@@ -284,7 +291,7 @@ def test_an_ending_item_wakes_the_claim_thread_only_when_every_slot_was_taken(
     # Not full: one item on two slots, claimed after a wake-up. Its end wakes nobody, so no
     # empty claim follows it (that claim cost a store transaction and a thread switch per
     # statement).
-    idle = FakeKind(concurrency=2, channels=("work",))
+    idle = FakeKind(concurrency=2, channels=("work",), wake_after_run=False)
     make_loop(idle)
     assert idle.wait_until(lambda: len(idle.claims) == 1)
     idle.add(Job("d"))
@@ -292,6 +299,30 @@ def test_an_ending_item_wakes_the_claim_thread_only_when_every_slot_was_taken(
     assert idle.wait_until(lambda: len(idle.done) == 1)
     assert not idle.wait_until(lambda: len(idle.claims) > 2, timeout=QUIET)
     assert len(idle.claims) == 2
+
+
+@pytest.mark.parametrize("wake_after_run", [True, False])
+def test_an_ending_item_wakes_the_claim_thread_to_see_work_it_made_due(
+    make_loop: Callable[..., WorkLoop], notifier: Notifier, wake_after_run: bool
+) -> None:
+    # The run makes a retry due in 0.3 s and tells nobody (a failed delivery, an execution
+    # suspended for a short wait). With wake_after_run the claim thread asks next_wait again
+    # when the item ends; without it, it sleeps out its 30 s poll.
+    kind = FakeKind(
+        concurrency=2, channels=("work",), use_next_wait=True, wake_after_run=wake_after_run
+    )
+    gate = threading.Event()
+    first = Job("first", gate=gate)
+    first.then = Job("retry", not_before=time.monotonic() + 0.3)
+    make_loop(kind)
+    assert kind.wait_until(lambda: len(kind.claims) == 1)
+    looked = kind.next_waits
+    kind.add(first)
+    notifier.publish("work", "any")
+    # Claimed, and the claim thread has planned its sleep (nothing else was due then) ...
+    assert kind.wait_until(lambda: bool(kind.started) and kind.next_waits > looked)
+    gate.set()  # ... before the run ends and makes the retry due
+    assert kind.wait_until(lambda: len(kind.done) == 2, timeout=1.0) is wake_after_run
 
 
 def test_a_full_kind_with_work_due_waits_for_a_slot_instead_of_spinning(
