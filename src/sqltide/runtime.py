@@ -131,10 +131,19 @@ class Runtime:
             grants=grants,
             cursors=statements.cursors,  # one secret signs every list's cursors
         )
+        workflows = WorkflowService(
+            store, notifier, registry, settings, cursors=statements.cursors, clock=clock
+        )
         bus = None
         if worker is not None:
             runner = TargetRunner(
-                store, notifier, statements, smtp_url=settings.smtp_url, clock=clock, guard=guard
+                store,
+                notifier,
+                statements,
+                smtp_url=settings.smtp_url,
+                clock=clock,
+                guard=guard,
+                workflows=workflows,  # workflow targets start executions as the rule's owner
             )
             bus = Bus(
                 store,
@@ -148,9 +157,6 @@ class Runtime:
             )
             for kind in bus.kinds():
                 loop.register(kind)
-        workflows = WorkflowService(
-            store, notifier, registry, settings, cursors=statements.cursors, clock=clock
-        )
         executions = None
         if role in ("all", "worker") and settings.workflows:
             executions = ExecutionJobs(

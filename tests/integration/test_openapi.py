@@ -109,7 +109,18 @@ def test_every_event_operation_describes_its_body_and_its_answer(server: ServerT
     # a target's kind is a tagged union, one model per kind
     targets = schemas["RuleBody"]["properties"]["targets"]["items"]
     assert targets["discriminator"]["propertyName"] == "kind"
-    assert set(targets["discriminator"]["mapping"]) == {"sql", "topic", "webhook", "event"}
+    assert set(targets["discriminator"]["mapping"]) == {
+        "sql",
+        "topic",
+        "webhook",
+        "event",
+        "workflow",
+    }
+    workflow_target = schemas["WorkflowTarget"]
+    assert workflow_target["required"] == ["kind", "workflow"]
+    assert {"workflow", "timeout_seconds", "input_transformer"} <= set(
+        workflow_target["properties"]
+    )
     assert "targets" in schemas["RuleBody"]["required"]
     assert schemas["EventEntry"]["required"] == ["source", "detail_type"]
 

@@ -296,8 +296,23 @@ def test_every_problem_is_reported_with_its_place(tmp_path: Path) -> None:
         ),
         (
             "version: 1\nrules: {r: {schedule: rate(1 day), targets: [{kind: workflow}]}}",
+            "rules.r.targets[0]",
+            "needs workflow",
+        ),
+        (
+            "version: 1\nrules: {r: {schedule: rate(1 day), targets: [{kind: workflow, workflow: w, sql: x}]}}",
+            "rules.r.targets[0].sql",
+            "unknown key",
+        ),
+        (
+            "version: 1\nrules: {r: {schedule: rate(1 day), targets: [{kind: workflow, workflow: w, timeout_seconds: 0}]}}",
+            "rules.r.targets[0].timeout_seconds",
+            "from 1 to 31622400",
+        ),
+        (
+            "version: 1\nrules: {r: {schedule: rate(1 day), targets: [{kind: flow, workflow: w}]}}",
             "rules.r.targets[0].kind",
-            "durable workflows",
+            "sql, topic, webhook, event, workflow",
         ),
         (
             "version: 1\nrules: {r: {schedule: rate(1 day), targets: [{kind: sql}]}}",

@@ -7,14 +7,16 @@
 | ``topic`` | fans out to each subscription whose filter policy matches, one delivery each | the fan-out is recorded |
 | ``subscription`` | (made by a topic) e-mail over SMTP, webhook, or Amazon SNS | the other side accepts it |
 | ``event`` | puts the input as a new event, one hop deeper | the event is recorded |
+| ``workflow`` | starts an execution of a loaded workflow as the rule's principal, the input as its input, named after the rule, the target and the event, so a redelivery gives back the same execution | the execution is recorded (or was already) |
 
 Each kind is one :class:`TargetKind` class registered by name in :data:`KINDS` (a new kind is
-one class); :class:`TargetRunner` holds what they share (the store, the statement service, one
-pooled HTTP client) and looks the kind up for each delivery.
+one class); :class:`TargetRunner` holds what they share (the store, the statement and
+workflow services, one pooled HTTP client) and looks the kind up for each delivery.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from abc import ABC, abstractmethod
@@ -29,6 +31,7 @@ from ..store.wakeups import Notifier
 
 if TYPE_CHECKING:
     from ..notify.netguard import NetworkGuard
+    from ..workflows.service import WorkflowService
 
 
 class TargetFailure(Exception):
@@ -75,10 +78,13 @@ class TargetRunner:
         smtp_url: str = "",
         clock: Callable[[], float],
         guard: NetworkGuard | None = None,
+        workflows: WorkflowService | None = None,
     ):
         self.store = store
         self.notifier = notifier
         self.statements = statements
+        #: Starts the executions of workflow targets (None: this process starts none).
+        self.workflows = workflows
         self.smtp_url = smtp_url
         self.clock = clock
         if guard is None:
@@ -395,3 +401,59 @@ class EventTarget(TargetKind):
             ]
         )
         runner.notifier.publish("events", d.principal)
+
+
+def execution_name(d: DeliveryRecord) -> str:
+    """The name of the execution a delivery to a workflow target starts.
+
+    ``rule:<rule>:<target id>:<event id>``: a rule name and a target id hold no ``:``, so no
+    two (rule, target, event) give one name, and a redelivery (a retry, a crash before the
+    delivery was marked done, a redrive) starts nothing new. An event id the execution names
+    cannot hold (none sqltide makes) is replaced by its digest.
+    """
+    from ..workflows.service import NAME
+
+    name = f"rule:{d.rule_name}:{d.target_id}:{d.event_id}"
+    if NAME.match(name):
+        return name
+    digest = hashlib.sha256(d.event_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"rule:{d.rule_name}:{d.target_id}:{digest}"
+
+
+@target_kind
+class WorkflowTarget(TargetKind):
+    """Start an execution of the workflow as the rule's owner, with the input as its input."""
+
+    name = "workflow"
+
+    def run(self, runner: TargetRunner, d: DeliveryRecord) -> None:
+        from .. import errors
+
+        workflow = str(d.target["workflow"])
+        service = runner.workflows
+        if service is None or workflow not in service.names():
+            loaded = service.names() if service is not None else []
+            # Another worker may load it (or this one, restarted with the module): retried
+            # within the target's retry policy, then a dead letter.
+            raise TargetFailure(
+                "workflow_not_loaded",
+                f"no workflow named {workflow!r} is loaded by this worker (loaded: "
+                f"{', '.join(loaded) or 'none'}); a worker must load its module "
+                "(SQLTIDE_WORKFLOWS or serve --workflows) to start it",
+                retryable=True,
+            )
+        try:
+            # The name makes the start idempotent: a redelivery gets the same execution back.
+            service.start(
+                d.principal,
+                workflow,
+                d.payload,
+                name=execution_name(d),
+                timeout_seconds=d.target.get("timeout_seconds"),
+            )
+        except errors.WorkflowNotFound as exc:  # unloaded between the look and the start
+            raise TargetFailure("workflow_not_loaded", exc.message, retryable=True) from exc
+        except errors.SqltideError as exc:
+            # An input over the payload limit, an execution of that name started by hand with
+            # another input: trying again cannot help.
+            raise TargetFailure(exc.code, exc.message, retryable=False) from exc

@@ -43,6 +43,7 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
     "topic": ("topic",),
     "webhook": ("url", "secret", "timeout_seconds", "headers"),
     "event": ("source", "detail_type"),
+    "workflow": ("workflow", "timeout_seconds"),
 }
 RETRY_KEYS = ("maximum_event_age_seconds", "maximum_retry_attempts")
 #: The server's defaults, which a comparison must fill in as the server does.

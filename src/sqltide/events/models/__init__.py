@@ -61,6 +61,7 @@ from .rules import (
     Target,
     TopicTarget,
     WebhookTarget,
+    WorkflowTarget,
     rule_problems,
 )
 from .topics import Subscription, TopicBody, TopicSpec, topic_problems
@@ -107,6 +108,7 @@ __all__ = [
     "TopicSpec",
     "TopicTarget",
     "WebhookTarget",
+    "WorkflowTarget",
     "dotted",
     "epoch",
     "is_name",

@@ -178,9 +178,7 @@ def _from_pydantic(error: Any) -> Problem:
     given = error.get("input")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         has_kind = isinstance(given, dict) and "kind" in given
-        if has_kind and given["kind"] == "workflow":
-            return Problem((*loc, "kind"), "workflow targets come with durable workflows")
-        known = ", ".join(k for k in TARGET_KINDS if k != "workflow")
+        known = ", ".join(TARGET_KINDS)
         tail = not_(given["kind"]) if has_kind else " (it is missing)"
         return Problem((*loc, "kind") if has_kind else loc, f"kind must be one of {known}{tail}")
     if kind == "model_type" or kind == "model_attributes_type":

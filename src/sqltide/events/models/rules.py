@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field
@@ -212,7 +213,65 @@ class EventTarget(_Target):
     detail_type: Annotated[str | None, _check(_event_text)] = None
 
 
-Target = Annotated[SqlTarget | TopicTarget | WebhookTarget | EventTarget, Discriminator("kind")]
+#: What names a workflow (``sqltide.workflows.registry.NAME``, kept equal by a test: the
+#: models do not import the workflow SDK).
+WORKFLOW_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+_WORKFLOW_NAME = re.compile(WORKFLOW_NAME_PATTERN)
+#: What a workflow target without a workflow is told.
+WORKFLOW_NEEDED = "a workflow target needs workflow: the name of a loaded workflow"
+#: The longest execution timeout (``sqltide.workflows.service.MAX_TIMEOUT_SECONDS``: 366 days).
+WORKFLOW_MAX_TIMEOUT_SECONDS = 366 * 86_400
+
+
+def _workflow_name(value: Any) -> str | None:
+    if isinstance(value, str) and _WORKFLOW_NAME.match(value):
+        return None
+    return (
+        "a workflow name: a letter or digit, then up to 127 letters, digits, '_', '.' or '-'"
+        f"{not_(value)}"
+    )
+
+
+def _execution_timeout(value: Any) -> str | None:
+    if value is None or (_is_number(value) and 1 <= value <= WORKFLOW_MAX_TIMEOUT_SECONDS):
+        return None
+    given = f", not {value}" if _is_number(value) else not_(value)
+    return f"a number of seconds from 1 to {WORKFLOW_MAX_TIMEOUT_SECONDS} (366 days){given}"
+
+
+class WorkflowTarget(_Target):
+    """Start an execution of a workflow as the rule's owner, with the input as its input.
+
+    The execution's name is derived from the rule, the target and the event
+    (``rule:<rule>:<target id>:<event id>``), so a redelivered event gives back the execution
+    it started instead of starting another.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"required": ["kind", "workflow"]})
+
+    kind: Literal["workflow"]
+    workflow: Annotated[str | None, _check(_workflow_name)] = Field(
+        default=None,
+        description="The workflow's name, as the workers load it (`SQLTIDE_WORKFLOWS`).",
+        pattern=WORKFLOW_NAME_PATTERN,
+    )
+    timeout_seconds: Annotated[float | None, _check(_execution_timeout)] = Field(
+        default=None,
+        ge=1,
+        le=WORKFLOW_MAX_TIMEOUT_SECONDS,
+        description="The execution's timeout (default `SQLTIDE_WORKFLOW_TIMEOUT_SECONDS`).",
+    )
+
+    @classmethod
+    def kind_problems(cls, data: dict[str, Any]) -> list[Problem]:
+        if "workflow" not in data:
+            return [Problem((), WORKFLOW_NEEDED)]
+        return []
+
+
+Target = Annotated[
+    SqlTarget | TopicTarget | WebhookTarget | EventTarget | WorkflowTarget, Discriminator("kind")
+]
 
 
 # -- rules -----------------------------------------------------------------------------------
