@@ -527,20 +527,24 @@ def demo(
         str,
         typer.Argument(
             help="elt: the NYC taxi ELT pipeline, schedule to e-mail; "
-            "statements: a tour of the statement API"
+            "statements: a tour of the statement API; "
+            "durable: seed 001's Redshift batch handler as a durable workflow, its worker killed "
+            "mid-wait (needs sqltide\\[demo])"
         ),
     ] = "elt",
     rows: Annotated[
         int | None,
         typer.Option(
-            help="Taxi trips to generate \\[default: 500,000 (elt), 2,000,000 (statements)]"
+            help="Taxi trips (orders for durable) to generate \\[default: 500,000 (elt), "
+            "2,000,000 (statements), 3,000 (durable)]"
         ),
     ] = None,
     home: Annotated[
         Path | None,
         typer.Option(
             help="Folder for the demo's data and mail \\[elt: $SQLTIDE_HOME/demo, kept and "
-            "emptied at each run; statements: a temporary one]"
+            "emptied at each run; statements, durable: a temporary one (durable: a given one "
+            "must be new or empty, and is kept)]"
         ),
     ] = None,
     store: Annotated[
@@ -551,7 +555,8 @@ def demo(
         typer.Option(help="elt: warehouse URL, e.g. postgresql://... \\[default: DuckDB]"),
     ] = "",
     timeout: Annotated[
-        float, typer.Option(help="elt: seconds to wait for the pipeline to finish")
+        float,
+        typer.Option(help="elt, durable: seconds to wait for the pipeline or the execution to end"),
     ] = 300.0,
 ) -> None:
     """Run sqltide's main job on an embedded server, through its real HTTP API.
@@ -559,15 +564,26 @@ def demo(
     `sqltide demo` generates NYC taxi trips and runs examples/nyc-taxi-elt end to end: a
     schedule fires, the ELT script runs on the warehouse, its status event matches a rule, a
     topic mails the result to a local mail catcher; every hand-off is printed as it happens.
+    `sqltide demo durable` runs examples/durable-batch: seed 001's handler submits a batch
+    through the Data API and polls it with durable waits while its worker is killed and
+    restarted.
     """
-    if which not in ("elt", "statements"):
-        raise typer.BadParameter("elt or statements", param_hint="WHICH")
+    if which not in ("elt", "statements", "durable"):
+        raise typer.BadParameter("elt, statements or durable", param_hint="WHICH")
     if rows is not None and rows < 1:
         raise typer.BadParameter("at least 1", param_hint="--rows")
     if which == "statements":
         from .demos.statements import run_demo
 
         raise typer.Exit(run_demo(console, rows=rows or 2_000_000, home=home))
+    if which == "durable":
+        from .demos.durable import run_durable_demo
+
+        try:
+            code = run_durable_demo(console, orders=rows or 3000, home=home, timeout=timeout)
+        except (FileExistsError, FileNotFoundError) as exc:
+            raise _fail_with("config_error", str(exc)) from exc
+        raise typer.Exit(code)
     from .demos.elt import run_elt_demo
 
     try:

@@ -1,2 +1,3 @@
-"""``sqltide demo``: the NYC taxi ELT pipeline (:mod:`.elt`, the default) and a tour of the
-statement API (:mod:`.statements`), each on an embedded sqltide, through the real HTTP API."""
+"""``sqltide demo``: the NYC taxi ELT pipeline (:mod:`.elt`, the default), a tour of the
+statement API (:mod:`.statements`), each on an embedded sqltide, through the real HTTP API, and
+seed 001's durable batch workflow with its worker killed mid-wait (:mod:`.durable`)."""
