@@ -40,6 +40,7 @@ envelope back into the same class.
     ├── TooManyRequests (429)
     ├── InternalError (500)
     ├── DataApiError (the Data API face: ``details['aws_type']`` names the AWS exception)
+    ├── LambdaApiError (the Lambda durable execution face: ``details['aws_type']`` likewise)
     ├── WarehouseUnavailable (503)
     ├── ConfigError (500, raised at start-up)
     ├── EngineError (a statement's own failure, reported on the statement, not as an HTTP error)
@@ -403,6 +404,24 @@ class DataApiError(SqltideError):
     def aws_type(self) -> str:
         """The AWS exception this answers as (``ValidationException`` unless told)."""
         return str(self.details.get("aws_type", "ValidationException"))
+
+
+class LambdaApiError(SqltideError):
+    """The request is not valid for the Lambda durable execution API.
+
+    Raised by the face unchanged AWS durable functions call (``sqltide.lambda_durable``), as
+    ``LambdaApiError(message, details={"aws_type": "InvalidParameterValueException"})``: it
+    answers with the AWS exception ``aws_type`` names and that exception's HTTP status
+    (``sqltide.lambda_durable.routes`` holds them).
+    """
+
+    code = "lambda_api_error"
+    http_status = 400
+
+    @property
+    def aws_type(self) -> str:
+        """The AWS exception this answers as (``InvalidParameterValueException`` unless told)."""
+        return str(self.details.get("aws_type", "InvalidParameterValueException"))
 
 
 class ConfigError(SqltideError):

@@ -17,6 +17,8 @@ from .events.service import EventService
 from .events.targets import TargetRunner
 from .files import private_dir, tighten
 from .grants import Grants
+from .lambda_durable.invoker import runners as aws_runners
+from .lambda_durable.tokens import token_key
 from .notify.netguard import NetworkGuard
 from .settings import Settings
 from .statements.jobs import StatementJobs
@@ -162,6 +164,8 @@ class Runtime:
             executions = ExecutionJobs(
                 store, notifier, registry, workflows, settings, clock=clock, owner=loop.owner
             )
+            # Unchanged AWS SDK handlers are invoked as Lambda would, not replayed.
+            executions.runners = aws_runners(token_key(secret), settings.aws_account_id)
             loop.register(executions)
         scheduler = None
         if role in ("all", "scheduler"):

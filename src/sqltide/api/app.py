@@ -62,6 +62,11 @@ def create_app(runtime: Runtime, *, no_auth: bool = False, manage_runtime: bool 
     from ..dataapi.protocol import mount
 
     mount(app)
+    # The Lambda durable execution API (REST JSON under /2025-12-01/): unchanged AWS durable
+    # functions checkpoint here (sqltide.lambda_durable).
+    from ..lambda_durable.routes import mount as mount_lambda_durable
+
+    mount_lambda_durable(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:  # built once, then kept by FastAPI

@@ -14,7 +14,8 @@ timely request):
 1. an ``Authorization`` header of the AWS4 family (else ``MissingAuthenticationTokenException``),
    with the one algorithm, a ``Credential``, ``SignedHeaders`` and ``Signature``, and an
    ``X-Amz-Date`` (or ``Date``) header (else ``IncompleteSignatureException``);
-2. the credential scope: five parts, service ``redshift-data``, terminator ``aws4_request``, any
+2. the credential scope: five parts, the service (``redshift-data`` unless the caller names
+   another: ``lambda`` for ``sqltide.lambda_durable``), terminator ``aws4_request``, any
    region (recorded on the caller), the date of ``X-Amz-Date``; ``host`` among the signed
    headers; the request time within 15 minutes of the server's clock (else
    ``InvalidSignatureException``, with AWS's "Signature expired: ..." for a stale request);
@@ -27,7 +28,7 @@ timely request):
 A verified key (its record and opened secret) is remembered for :data:`CACHE_SECONDS`, as
 ``api/auth.py`` remembers bearer keys, so a busy client costs no store read per request and a
 revoked key stops working within that time; the derived signing key is kept per (access key
-id, date, region), so a request costs two SHA-256 hashes and two HMACs.
+id, date, region, service), so a request costs two SHA-256 hashes and two HMACs.
 """
 
 from __future__ import annotations
@@ -97,8 +98,12 @@ def authenticate(
     query: str,
     headers: Mapping[str, str],
     body: bytes,
+    service: str = SERVICE,
 ) -> AwsCaller:
     """The verified signer of a request, or :class:`~sqltide.errors.AwsAuthFailure`.
+
+    ``service`` is the signing name the credential scope must carry (the Data API's by
+    default; the Lambda durable execution face passes ``lambda``).
 
     ``path`` is the request's path exactly as it came on the wire, still percent-encoded
     (ASGI's ``raw_path``, decoded as Latin-1), and ``query`` the raw query string without
@@ -107,7 +112,7 @@ def authenticate(
     be read, so call it off the event loop (``api.calls.off_loop`` / ``read``). The request time
     is checked against ``runtime.clock``.
     """
-    return _verifier(runtime).verify(runtime, method, path, query, headers, body)
+    return _verifier(runtime).verify(runtime, method, path, query, headers, body, service)
 
 
 def _fail(aws_type: str, message: str) -> AwsAuthFailure:
@@ -126,9 +131,10 @@ class _Signed:
     signature: str
     amz_date: str  # the request time in ISO 8601 basic format, as signed
     when: datetime
+    service: str = SERVICE
 
 
-def _parse(headers: Mapping[str, str], query: str) -> _Signed:
+def _parse(headers: Mapping[str, str], query: str, expected: str = SERVICE) -> _Signed:
     header = headers.get("authorization")
     if _has_query_signature(query):
         if header:
@@ -194,10 +200,10 @@ def _parse(headers: Mapping[str, str], query: str) -> _Signed:
             f"Credential should be scoped with a valid terminator: '{TERMINATOR}', "
             f"not '{terminator}'.",
         )
-    if service != SERVICE:
+    if service != expected:
         raise _fail(
             "InvalidSignatureException",
-            f"Credential should be scoped to correct service: '{SERVICE}'. ",
+            f"Credential should be scoped to correct service: '{expected}'. ",
         )
     if not region:
         raise _fail("InvalidSignatureException", "Credential should be scoped to a valid region. ")
@@ -212,7 +218,9 @@ def _parse(headers: Mapping[str, str], query: str) -> _Signed:
     signed = tuple(params["SignedHeaders"].split(";"))
     if "host" not in signed:
         raise _fail("InvalidSignatureException", HOST_NOT_SIGNED)
-    return _Signed(access_key_id, date, region, signed, params["Signature"], amz_date, when)
+    return _Signed(
+        access_key_id, date, region, signed, params["Signature"], amz_date, when, service
+    )
 
 
 def _has_query_signature(query: str) -> bool:
@@ -336,15 +344,16 @@ def string_to_sign(
             payload_hash,
         ]
     )
-    scope = f"{signed.date}/{signed.region}/{SERVICE}/{TERMINATOR}"
+    scope = f"{signed.date}/{signed.region}/{signed.service}/{TERMINATOR}"
     digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
     return f"{ALGORITHM}\n{signed.amz_date}\n{scope}\n{digest}"
 
 
-def signing_key(secret: str, date: str, region: str) -> bytes:
-    """The key a day's requests for one region are signed with, derived from the secret."""
+def signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
+    """The key a day's requests for one region and service are signed with, derived from the
+    secret."""
     key = f"AWS4{secret}".encode()
-    for part in (date, region, SERVICE, TERMINATOR):
+    for part in (date, region, service, TERMINATOR):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
     return key
 
@@ -364,7 +373,7 @@ class _Verifier:
         self._runtime = weakref.ref(runtime)
         self._server_key: bytes | None = None
         self._keys: dict[str, _Known] = {}
-        self._signing: dict[tuple[str, str, str], bytes] = {}
+        self._signing: dict[tuple[str, str, str, str], bytes] = {}
 
     def owned_by(self, runtime: Runtime) -> bool:
         return self._runtime() is runtime
@@ -377,8 +386,9 @@ class _Verifier:
         query: str,
         headers: Mapping[str, str],
         body: bytes,
+        service: str = SERVICE,
     ) -> AwsCaller:
-        signed = _parse(headers, query)
+        signed = _parse(headers, query, service)
         now = runtime.clock()
         _check_time(signed.when, datetime.fromtimestamp(now, UTC))
         if headers.get("x-amz-security-token"):
@@ -387,10 +397,10 @@ class _Verifier:
         known = self._key(runtime, signed.access_key_id, now)
         payload_hash = _payload_hash(headers, body)
         to_sign = string_to_sign(signed, method, path, query, headers, payload_hash)
-        cache_key = (signed.access_key_id, signed.date, signed.region)
+        cache_key = (signed.access_key_id, signed.date, signed.region, signed.service)
         key = self._signing.get(cache_key)
         if key is None:
-            key = signing_key(known.secret, signed.date, signed.region)
+            key = signing_key(known.secret, signed.date, signed.region, signed.service)
             if len(self._signing) >= _CACHE_MAX:
                 self._signing.clear()
             self._signing[cache_key] = key

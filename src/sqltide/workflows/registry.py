@@ -7,6 +7,10 @@ or a folder of them) and collects every function marked by ``@durable_execution`
 :class:`LoadProblem` (which module, the traceback): it is reported, not raised, and its
 executions are simply not claimed here. Two different functions under one name are a start-up
 error (:class:`~sqltide.errors.ConfigError`).
+
+A handler decorated by the AWS SDK's own ``@durable_execution`` (``aws_durable_execution_sdk_python``,
+imports unchanged) is collected too, under its function's name, as a workflow of kind ``aws``:
+the job kind invokes it as Lambda would (``sqltide.lambda_durable``) instead of replaying it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ from .decorators import workflow_mark
 
 #: A workflow's name appears in URLs (``/v1/workflows/{name}/executions``).
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+#: The module of the AWS SDK's ``@durable_execution`` wrapper.
+AWS_SDK_EXECUTION = "aws_durable_execution_sdk_python.execution"
+
+
+def is_aws_handler(obj: Any) -> bool:
+    """Whether ``obj`` is a handler wrapped by the AWS SDK's ``@durable_execution`` (the
+    wrapper that function makes: it lives in the SDK's module and wraps the user's function)."""
+    scope = getattr(obj, "__globals__", None)
+    return (
+        isinstance(scope, dict)
+        and scope.get("__name__") == AWS_SDK_EXECUTION
+        and callable(getattr(obj, "__wrapped__", None))
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,9 @@ class Workflow:
     fn: Callable[..., Any]
     module: str
     qualname: str
+    #: ``sqltide`` (replayed by ``workflows.replay``) or ``aws`` (an unchanged AWS SDK handler,
+    #: invoked by ``sqltide.lambda_durable``).
+    kind: str = "sqltide"
 
     @property
     def origin(self) -> str:
@@ -93,6 +113,7 @@ class Registry:
             fn,
             getattr(fn, "__module__", "?") or "?",
             getattr(fn, "__qualname__", repr(fn)),
+            "aws" if is_aws_handler(fn) else "sqltide",
         )
         existing = self._workflows.get(chosen)
         if existing is not None and existing.fn is not fn:
@@ -109,7 +130,9 @@ class Registry:
         found: list[Workflow] = []
         seen: set[int] = set()
         for value in list(vars(module).values()):
-            if id(value) in seen or not callable(value) or workflow_mark(value) is None:
+            if id(value) in seen or not callable(value):
+                continue
+            if workflow_mark(value) is None and not is_aws_handler(value):
                 continue
             seen.add(id(value))
             found.append(self.add(value))
