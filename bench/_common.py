@@ -45,12 +45,25 @@ def pct(values: list[float], p: float) -> float:
 
 
 class ServerProcess:
-    """``sqltide serve`` in a subprocess on a temporary home and a free loopback port."""
+    """``sqltide serve`` in a subprocess on a temporary home and a free loopback port.
 
-    def __init__(self, role: str = "all", **env: str):
+    ``args`` go after ``serve``'s own (``--workflows PATH``); ``module`` is what ``python -m``
+    runs (a bench's launcher that instruments the process, then calls the CLI).
+    """
+
+    def __init__(
+        self,
+        role: str = "all",
+        *,
+        args: tuple[str, ...] = (),
+        module: str = "sqltide.cli",
+        **env: str,
+    ):
         self.home = Path(tempfile.mkdtemp(prefix="sqltide-bench-"))
         self.port = free_port()
         self.role = role
+        self.args = args
+        self.module = module
         self.env = {**os.environ, "SQLTIDE_HOME": str(self.home), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -63,12 +76,13 @@ class ServerProcess:
             [
                 sys.executable,
                 "-m",
-                "sqltide.cli",
+                self.module,
                 "serve",
                 "--port",
                 str(self.port),
                 "--role",
                 self.role,
+                *self.args,
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,

@@ -181,6 +181,18 @@ class OperationRecord:
         data["error"] = _loads(data["error"])
         return cls(**data)
 
+    @classmethod
+    def from_values(cls, values: Any) -> OperationRecord:
+        """The record of a row's values in :data:`OPERATION_COLUMNS` order (a replay loads
+        every checkpoint of its execution: this is the cheap way, about a third of
+        :meth:`from_row`'s time)."""
+        rec = cls(*values)
+        rec.type = _OPERATION_TYPES[rec.type]
+        rec.status = _OPERATION_STATUSES[rec.status]
+        if rec.error is not None:
+            rec.error = json.loads(rec.error)  # type: ignore[arg-type]
+        return rec
+
 
 @dataclass(frozen=True, slots=True)
 class OperationUpdate:
@@ -232,4 +244,6 @@ class ExecutionFilter:
 
 EXECUTION_COLUMNS = tuple(f.name for f in fields(ExecutionRecord))
 OPERATION_COLUMNS = tuple(f.name for f in fields(OperationRecord))
+_OPERATION_TYPES: dict[str, OperationType] = {t.value: t for t in OperationType}
+_OPERATION_STATUSES: dict[str, OperationStatus] = {s.value: s for s in OperationStatus}
 HISTORY_COLUMNS = tuple(f.name for f in fields(HistoryRecord))

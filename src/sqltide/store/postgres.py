@@ -42,13 +42,17 @@ import functools
 import logging
 import random
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import ClientCursor
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool, PoolClosed
 
@@ -57,7 +61,7 @@ from ..urls import redact_url
 from .migrations import migration_files
 from .pg_connect import conninfo_for
 from .sql import SqlStore
-from .sql.base import Dialect, Params, T, Tx
+from .sql.base import BatchResult, Dialect, Params, T, Tx
 
 if TYPE_CHECKING:
     from .pg_wakeups import PostgresNotifyTransport
@@ -94,6 +98,64 @@ class PostgresDialect(Dialect):
     def bind(self, sql: str, params: Params) -> tuple[str, Params]:
         return _translate(sql), params
 
+    batches = True
+
+    def run_batch(
+        self, cursor: Any, items: Sequence[tuple[str, Params, BatchResult]], commit: bool
+    ) -> None:
+        # One query text of several statements sent by the simple query protocol: one round
+        # trip for all. Each statement is a server-side prepared one (PREPARE'd by the first
+        # batch that uses it on this connection), run by EXECUTE with its values bound here
+        # (psycopg's client-side binding, which quotes every value): psycopg's pipeline mode
+        # measured 1.7 times the client CPU, and plain statements re-planned each time 1.7
+        # times the server's. With the commit, and no transaction begun yet, BEGIN and COMMIT
+        # go in the text too (the connection in autocommit meanwhile).
+        conn = cursor.connection
+        client = ClientCursor(conn)
+        prepared = _session_statements(conn, cursor)
+        texts: list[str] = []
+        preparing: set[str] = set()
+        for text, params, _ in items:
+            name, body, names = _batch_statement(text)
+            if name not in prepared and name not in preparing:
+                texts.append(f"PREPARE {name} AS {body}")
+                preparing.add(name)
+            if not isinstance(params, Mapping):
+                raise TypeError("a batch statement takes named parameters")
+            values = client.mogrify(", ".join(["%s"] * len(names)), [params[n] for n in names])
+            texts.append(f"EXECUTE {name} ({values})" if names else f"EXECUTE {name}")
+        own = commit and conn.info.transaction_status == TransactionStatus.IDLE
+        if own:
+            conn.autocommit = True
+            texts = ["BEGIN", *texts, "COMMIT"]
+        try:
+            cur = conn.cursor(row_factory=dict_row)
+            cur.execute("; ".join(texts), prepare=False)
+            results: list[tuple[int, list[Any]]] = []
+            while True:
+                results.append((cur.rowcount, cur.fetchall() if cur.description else []))
+                if not cur.nextset():
+                    break
+        except BaseException:
+            # Which PREPAREs ran is unknown now: the next batch here asks the session.
+            with _BATCH_LOCK:
+                _SESSION_STATEMENTS.pop(conn, None)
+            if own:
+                with suppress(Exception):  # the transaction the text began, failed midway
+                    conn.rollback()
+            raise
+        finally:
+            if own:
+                with suppress(Exception):  # a broken connection: the pool replaces it
+                    conn.autocommit = False
+        prepared.update(preparing)
+        results = [r for r, t in zip(results, texts, strict=True) if t.startswith("EXECUTE ")]
+        for (_, _, result), (rowcount, rows) in zip(items, results, strict=True):
+            result.rowcount, result.rows = rowcount, rows
+
+    def own_cursor(self, cursor: Any) -> Any:
+        return cursor.connection.cursor(row_factory=dict_row)
+
 
 @functools.lru_cache(maxsize=1024)
 def _translate(sql: str) -> str:
@@ -105,6 +167,52 @@ def _translate(sql: str) -> str:
 
 
 POSTGRES = PostgresDialect()
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+#: The batch statements: query text -> (prepared name, body with $n, parameter names).
+_BATCH_STATEMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+_BATCH_LOCK = threading.Lock()
+#: The batch statements each connection's session has prepared (absent: not known, ask).
+_SESSION_STATEMENTS: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _batch_statement(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """The prepared name, the body (``$1``… for ``%(name)s``) and the parameter names of a
+    batch statement (named parameters only)."""
+    found = _BATCH_STATEMENTS.get(text)
+    if found is not None:
+        return found
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    body = _PLACEHOLDER.sub(number, text)
+    if re.search(r"%s", body.replace("%%", "")):
+        raise ValueError("a batch statement takes named parameters only")
+    with _BATCH_LOCK:
+        found = _BATCH_STATEMENTS.get(text)
+        if found is None:
+            name = f"sqltide_batch_{len(_BATCH_STATEMENTS) + 1}"
+            found = _BATCH_STATEMENTS[text] = (name, body.replace("%%", "%"), tuple(names))
+    return found
+
+
+def _session_statements(conn: Any, cursor: Any) -> set[str]:
+    """The batch statements prepared on ``conn``'s session (asked of the server when not
+    known: a new connection, or after a batch that failed)."""
+    with _BATCH_LOCK:
+        known = _SESSION_STATEMENTS.get(conn)
+    if known is None:
+        rows = cursor.execute(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE 'sqltide\\_batch\\_%'"
+        ).fetchall()
+        known = {r["name"] for r in rows}
+        with _BATCH_LOCK:
+            _SESSION_STATEMENTS[conn] = known
+    return known
 
 
 class PostgresStore(SqlStore):

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 S = OperationStatus
 _PASS_THROUGH: SerDes[Any] = PassThroughSerDes()
+#: A step's config when it has none (a config is immutable: one serves every step).
+_DEFAULT_STEP_CONFIG = StepConfig()
 
 
 def original_name(func: Any) -> str | None:
@@ -89,7 +91,7 @@ def step(
             f"context.step needs a function (step_context) -> value, not {func!r}"
         )
     name = name or original_name(func)
-    config = config or StepConfig()
+    config = config or _DEFAULT_STEP_CONFIG
     state = ctx.state
     with ctx._operation(runs_code=True) as op_id:
         rec = state.expect(op_id, OperationType.STEP, "Step", name)

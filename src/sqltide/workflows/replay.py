@@ -97,9 +97,10 @@ class ExecutionState:
         self.stop = stop or threading.Event()
 
     # -- reading -------------------------------------------------------------------------------
-    def load(self) -> None:
-        """Read the execution's checkpoints (once, at the start of the replay)."""
-        ops = self.store.get_operations(self.execution_id)
+    def load(self, operations: list[OperationRecord] | None = None) -> None:
+        """Read the execution's checkpoints (once, at the start of the replay), or take
+        ``operations``, read by the worker with its claim."""
+        ops = self.store.get_operations(self.execution_id) if operations is None else operations
         with self._lock:
             self._ops = {op.id: op for op in ops}
             self._loaded = dict(self._ops)
@@ -252,7 +253,9 @@ class Replay:
     source of every checkpoint and due time (injectable: tests skip waits with it);
     ``retention_seconds`` how long the execution is kept once it ends; ``start_child`` the
     service's hook that starts the child execution of ``context.invoke``; ``logger`` where the
-    workflow's ``context.logger`` lines go.
+    workflow's ``context.logger`` lines go; ``operations`` the execution's checkpoints when
+    the caller read them already (read after the claim: anything changed since by an outside
+    event also made the execution due again, so a replay that misses it replays once more).
     """
 
     def __init__(
@@ -266,9 +269,11 @@ class Replay:
         retention_seconds: float,
         start_child: StartChild | None = None,
         logger: logging.Logger | None = None,
+        operations: list[OperationRecord] | None = None,
     ):
         self.store = store
         self.execution = execution
+        self.operations = operations
         self.fn = fn
         self.owner = owner
         self.clock = clock
@@ -300,7 +305,8 @@ class Replay:
         try:
             if self._stop.is_set():
                 raise ExecutionAbandoned(self.execution.id)
-            state.load()
+            state.load(self.operations)
+            self.operations = None  # one replay each
             try:
                 event = serdes.deserialize(
                     None, self.execution.input, execution_id=self.execution.id, what="the input"

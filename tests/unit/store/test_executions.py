@@ -3,6 +3,7 @@ history and retention. Callbacks and stops are in ``test_execution_events.py``."
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -21,6 +22,7 @@ from .conftest import (
     OTHER_WF,
     T0,
     WF,
+    callback,
     events_of,
     execution,
     got,
@@ -284,6 +286,63 @@ def test_an_operation_is_inserted_then_updated_in_one_checkpoint(store: Store) -
     [op] = store.get_operations(ex.id)
     assert (op.seq, op.status, op.result) == (1, OperationStatus.SUCCEEDED, "7")
     assert events_of(store, ex.id)[-2:] == ["started", "succeeded"]
+
+
+def test_operations_of_several_executions_come_in_one_read(store: Store) -> None:
+    a, b = leased(store, "a"), leased(store, "b")
+    c = start(store, "c")
+    assert store.checkpoint(
+        b.id,
+        "w1",
+        [OperationUpdate(operation(b, "2"), "succeeded"), OperationUpdate(operation(b, "1"), "x")],
+        T0 + 1,
+    )
+    assert store.checkpoint(a.id, "w1", [OperationUpdate(operation(a, "1"), "succeeded")], T0 + 2)
+    found = store.get_operations_of([c.id, b.id, a.id])
+    assert list(found) == [c.id, b.id, a.id]
+    assert found == {i: store.get_operations(i) for i in (a.id, b.id, c.id)}
+    assert [o.id for o in found[b.id]] == ["2", "1"] and found[c.id] == []
+    assert store.get_operations_of([]) == {}
+
+
+def test_a_checkpoint_that_fails_writes_nothing_and_the_next_one_works(store: Store) -> None:
+    first, second = leased(store, "a"), leased(store, "b")
+    assert store.checkpoint(first.id, "w1", [callback(first, "cb-1")], T0 + 1)
+    history = events_of(store, second.id)
+    # a callback id is unique: the second write fails in the middle of its transaction
+    clash = [OperationUpdate(operation(second, "1"), "succeeded"), callback(second, "cb-1", "2")]
+    with pytest.raises(Exception, match=r"(?i)unique"):
+        store.checkpoint(second.id, "w1", clash, T0 + 2)
+    assert store.get_operations(second.id) == [] and events_of(store, second.id) == history
+    # the same statements again, on the store as it is after the failure
+    for n in range(3):
+        ok = [
+            OperationUpdate(operation(second, "1"), "succeeded"),
+            callback(second, f"cb-{n + 2}", "2"),
+        ]
+        assert store.checkpoint(second.id, "w1", ok, T0 + 3 + n)
+    assert [(o.id, o.seq, o.callback_id) for o in store.get_operations(second.id)] == [
+        ("1", 1, None),
+        ("2", 2, "cb-4"),
+    ]
+    # the ended step is written once; the callback, still waiting, each time
+    events = events_of(store, second.id)[len(history) :]
+    assert events == ["succeeded", "callback_created", "callback_created", "callback_created"]
+
+
+def test_a_checkpoint_keeps_any_text_and_time_exactly(store: Store) -> None:
+    # PostgreSQL sends a checkpoint's values quoted in the query text: nothing may leak.
+    ex = leased(store)
+    text = "50% %s %(x)s %% ' '' \\ \\' ; COMMIT; DROP TABLE executions; -- é ☃ \x01 $1"
+    error = {"type": "E'", "message": text, "data": {"k": text}, "stack": [text, "a\nb"]}
+    op = operation(ex, "1", name=text, result=json.dumps(text, ensure_ascii=False), error=error)
+    at = T0 + 0.123456789
+    assert store.checkpoint(ex.id, "w1", [OperationUpdate(op, "succeeded", {"why": text})], at)
+    [back] = store.get_operations(ex.id)
+    assert (back.name, back.result, back.error, back.updated_at) == (text, op.result, error, at)
+    last = store.get_history(ex.id)[-1]
+    assert (last.details, last.at) == ({"why": text}, at)
+    assert got(store, ex.id).status is X.RUNNING  # the text ran nothing of its own
 
 
 def test_checkpoint_refuses_an_operation_of_another_execution(store: Store) -> None:

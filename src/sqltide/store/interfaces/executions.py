@@ -73,6 +73,11 @@ class ExecutionStore(abc.ABC):
         """Every checkpointed operation of the execution, in creation order (``seq``)."""
 
     @abc.abstractmethod
+    def get_operations_of(self, execution_ids: Sequence[str]) -> dict[str, list[OperationRecord]]:
+        """:meth:`get_operations` of several executions in one read (a worker's claim batch):
+        every id given is a key, with ``[]`` for one without operations."""
+
+    @abc.abstractmethod
     def find_callback(self, callback_id: str) -> tuple[ExecutionRecord, OperationRecord] | None:
         """The CALLBACK operation with this ``callback_id`` and its execution, if any (a read:
         who may complete it is checked before :meth:`complete_callback`)."""

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from operator import itemgetter
 from typing import Any, Protocol, TypeVar
@@ -64,11 +65,29 @@ class Dialect:
     #: (``:plen`` is the prefix's length).
     starts_with = "substr(statement_name, 1, :plen) = :prefix"
 
+    #: Whether :meth:`Tx.batch` collects its statements and sends them together (a store
+    #: with round trips); SQLite runs each at once.
+    batches = False
+
+    def run_batch(
+        self, cursor: Any, items: Sequence[tuple[str, Params, BatchResult]], commit: bool
+    ) -> None:
+        """Run the statements of a :meth:`Tx.batch` (already bound) together, in order, and
+        fill in their results; commit too when ``commit``."""
+        raise NotImplementedError
+
+    def own_cursor(self, cursor: Any) -> Any:
+        """Something to execute one statement on whose result stays its own while more
+        statements run (SQLite's connection makes a new cursor for every ``execute``)."""
+        return cursor
+
     def bind(self, sql: str, params: Params) -> tuple[str, Params]:
         """The driver's text and parameters for a shared text: ``IN (:ids)`` with a list
         ``ids`` becomes ``IN (:ids_0, :ids_1, …)``."""
-        if not isinstance(params, Mapping) or not any(
-            isinstance(v, list | tuple) for v in params.values()
+        if (
+            "IN (:" not in sql  # the cheap test first: most statements bind no list
+            or not isinstance(params, Mapping)
+            or not any(isinstance(v, list | tuple) for v in params.values())
         ):
             return sql, params
         bound = dict(params)
@@ -80,6 +99,22 @@ class Dialect:
         return sql, bound
 
 
+class BatchResult:
+    """The result of a statement sent in a :meth:`Tx.batch`, readable once the batch ran."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self) -> None:
+        self.rowcount = -1
+        self.rows: list[Any] = []
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self.rows
+
+
 class Tx:
     """One transaction's cursor speaking the shared SQL text.
 
@@ -88,12 +123,13 @@ class Tx:
     naturally idempotent looks for its own earlier effect before reporting failure.
     """
 
-    __slots__ = ("cursor", "dialect", "retried")
+    __slots__ = ("_batch", "cursor", "dialect", "retried")
 
     def __init__(self, cursor: Any, dialect: Dialect, retried: bool = False) -> None:
         self.cursor = cursor
         self.dialect = dialect
         self.retried = retried
+        self._batch: list[tuple[str, Params, BatchResult]] | None = None
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         text, bound = self.dialect.bind(sql, params)
@@ -103,6 +139,34 @@ class Tx:
     def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         text, _ = self.dialect.bind(sql, ())
         self.cursor.executemany(text, rows)
+
+    @contextmanager
+    def batch(self, *, commit: bool = False) -> Iterator[None]:
+        """Send the statements of the block together, at its end (PostgreSQL: in one round
+        trip, not one each): use :meth:`send` inside it, and read the results after it. With
+        ``commit`` the transaction commits with them, whatever they did, so each statement
+        must be right whatever the ones before it did, and nothing may follow the block."""
+        if not self.dialect.batches:
+            yield  # each statement ran when sent; the transaction commits as always
+            return
+        items: list[tuple[str, Params, BatchResult]] = []
+        self._batch = items
+        try:
+            yield
+        finally:
+            self._batch = None
+        self.dialect.run_batch(self.cursor, items, commit)
+
+    def send(self, sql: str, params: Params = ()) -> Cursor | BatchResult:
+        """Execute ``sql`` on a cursor of its own, whose result stays readable after more
+        statements (in a :meth:`batch`: once the block has ended)."""
+        text, bound = self.dialect.bind(sql, params)
+        if self._batch is not None:
+            result = BatchResult()
+            self._batch.append((text, bound, result))
+            return result
+        cur: Cursor = self.dialect.own_cursor(self.cursor).execute(text, bound)
+        return cur
 
     def one(self, sql: str, params: Params = ()) -> Any:
         """The first row, or None."""

@@ -42,16 +42,54 @@ _INSERT_EXECUTION = (
     f"VALUES ({', '.join(':' + c for c in EXECUTION_COLUMNS)}) "
     "ON CONFLICT (workflow, name) DO NOTHING"
 )
-_INSERT_OPERATION = (
-    f"INSERT INTO execution_operations ({', '.join(OPERATION_COLUMNS)}) "
-    f"VALUES ({', '.join(':' + c for c in OPERATION_COLUMNS)})"
-)
 _KEY = ("execution_id", "id", "seq")
-_UPDATE_OPERATION = (
-    "UPDATE execution_operations SET "
-    + ", ".join(f"{c} = :{c}" for c in OPERATION_COLUMNS if c not in _KEY)
-    + " WHERE execution_id = :execution_id AND id = :id"
+_ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPERATION_ENDED))
+#: The lease guard inside a checkpoint's own writes (``:lease_*`` so as not to meet the
+#: operation's columns): each writes only while the execution is still held.
+_LEASED = (
+    "EXISTS (SELECT 1 FROM executions WHERE id = :execution_id AND lease_owner = :lease_owner "
+    "AND status = 'RUNNING' AND (timeout_at IS NULL OR timeout_at > :lease_now))"
 )
+#: One checkpoint of one operation, in one statement, written only under the lease: a new
+#: operation is numbered after the execution's last (``seq``; the writer holds the
+#: execution's row), an existing one gets every column but its key and number, unless it has
+#: ended (an outside event, a callback's completion, won the race: an ended operation never
+#: changes).
+_UPSERT_OPERATION = (
+    f"INSERT INTO execution_operations ({', '.join(OPERATION_COLUMNS)}) SELECT "
+    + ", ".join(
+        "(SELECT coalesce(max(seq), 0) + 1 FROM execution_operations "
+        "WHERE execution_id = :execution_id)"
+        if c == "seq"
+        else f":{c}"
+        for c in OPERATION_COLUMNS
+    )
+    + f" WHERE {_LEASED} ON CONFLICT (execution_id, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in OPERATION_COLUMNS if c not in _KEY)
+    + f" WHERE execution_operations.status NOT IN ({_ENDED_SQL})"
+)
+#: A checkpoint's line of history, run just before its operation's upsert: written exactly
+#: when that upsert will write (under the lease, the operation not ended; nothing can change
+#: the operation in between, as an outside event takes the execution's row first, which the
+#: checkpoint holds).
+_INSERT_HISTORY_OF_CHECKPOINT = (
+    "INSERT INTO execution_history "
+    "(execution_id, seq, at, event, operation_id, attempt, details) SELECT :execution_id, "
+    "(SELECT coalesce(max(seq), 0) + 1 FROM execution_history WHERE execution_id = :execution_id), "
+    f":at, :event, :operation_id, :attempt, :details WHERE {_LEASED} AND NOT EXISTS ("
+    "SELECT 1 FROM execution_operations WHERE execution_id = :execution_id "
+    f"AND id = :operation_id AND status IN ({_ENDED_SQL}))"
+)
+#: The operation columns in the record's order (:meth:`OperationRecord.from_values`).
+_OPERATION_SELECT = ", ".join(OPERATION_COLUMNS)
+
+
+def _values(row: Any) -> Any:
+    """A row's values in its columns' order (a PostgreSQL row is a dict, SQLite's a
+    sequence)."""
+    return row.values() if isinstance(row, dict) else row
+
+
 #: One history line, numbered after the execution's last one.
 _INSERT_HISTORY = (
     "INSERT INTO execution_history "
@@ -70,7 +108,6 @@ _WAKE = (
     "AND next_run_at < :now THEN next_run_at ELSE :now END, updated_at = :now "
     "WHERE id IN (:ids) AND status = 'RUNNING'"
 )
-_ENDED_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPERATION_ENDED))
 
 
 def _history(
@@ -214,10 +251,26 @@ class ExecutionsMixin(SqlHooks, ExecutionStore):
     def get_operations(self, execution_id: str) -> list[OperationRecord]:
         rows = self._rows(
             "get_operations",
-            "SELECT * FROM execution_operations WHERE execution_id = ? ORDER BY seq",
+            f"SELECT {_OPERATION_SELECT} FROM execution_operations WHERE execution_id = ? "
+            "ORDER BY seq",
             (execution_id,),
         )
-        return [OperationRecord.from_row(r) for r in rows]
+        return [OperationRecord.from_values(_values(r)) for r in rows]
+
+    def get_operations_of(self, execution_ids: Sequence[str]) -> dict[str, list[OperationRecord]]:
+        found: dict[str, list[OperationRecord]] = {i: [] for i in execution_ids}
+        if not found:
+            return found
+        rows = self._rows(
+            "get_operations_of",
+            f"SELECT {_OPERATION_SELECT} FROM execution_operations "
+            "WHERE execution_id IN (:ids) ORDER BY execution_id, seq",
+            {"ids": list(found)},
+        )
+        for r in rows:
+            op = OperationRecord.from_values(_values(r))
+            found[op.execution_id].append(op)
+        return found
 
     def find_callback(self, callback_id: str) -> tuple[ExecutionRecord, OperationRecord] | None:
         ops = self._rows(
@@ -296,9 +349,27 @@ class ExecutionsMixin(SqlHooks, ExecutionStore):
                     f"not {execution_id!r}"
                 )
         held = {"id": execution_id, "owner": owner, "now": now}
+        lease = {"lease_owner": owner, "lease_now": now}
+        rows: list[dict[str, Any]] = []
+        lines: list[dict[str, Any]] = []
+        for u in updates:  # in order: a new operation's seq is its creation order
+            op = u.operation
+            row = op.to_row()
+            if row["updated_at"] is None:
+                row["updated_at"] = now
+            rows.append(row | lease)
+            line = _history(
+                execution_id,
+                now,
+                u.event,
+                operation_id=op.id,
+                attempt=op.attempt or None,
+                details=u.details,
+            )
+            lines.append(line | lease)
 
         def run(tx: Tx) -> bool:
-            if tx.retried and updates:
+            if tx.retried and updates:  # did the first attempt commit? (its last line)
                 last = updates[-1]
                 mine = tx.one(
                     "SELECT event, at, operation_id FROM execution_history "
@@ -310,61 +381,18 @@ class ExecutionsMixin(SqlHooks, ExecutionStore):
                     now,
                     last.operation.id,
                 ):
-                    return True  # written by our own first attempt
-            # the guard, and the execution's row locked for the numbering below
-            cur = tx.execute(f"UPDATE executions SET updated_at = :now WHERE {_HELD}", held)
-            if cur.rowcount == 0:
-                return False
-            if not updates:
-                return True
-            stored = {
-                str(r["id"]): (int(r["seq"]), r["status"])
-                for r in tx.execute(
-                    "SELECT id, seq, status FROM execution_operations "
-                    "WHERE execution_id = :eid AND id IN (:ids)",
-                    {"eid": execution_id, "ids": sorted({u.operation.id for u in updates})},
-                ).fetchall()
-            }
-            top = tx.one(
-                "SELECT coalesce(max(seq), 0) AS n FROM execution_operations "
-                "WHERE execution_id = ?",
-                (execution_id,),
-            )
-            next_seq = int(top["n"]) + 1 if top else 1
-            seqs = {op_id: seq for op_id, (seq, _) in stored.items()}
-            inserts: list[dict[str, Any]] = []
-            changes: list[dict[str, Any]] = []
-            lines: list[dict[str, Any]] = []
-            for u in updates:
-                op = u.operation
-                if op.id in stored and stored[op.id][1] in OPERATION_ENDED:
-                    continue  # final: an outside event (a callback's completion) won the race
-                row = op.to_row()
-                if row["updated_at"] is None:
-                    row["updated_at"] = now
-                if op.id in seqs:
-                    row["seq"] = seqs[op.id]
-                    changes.append(row)
-                else:
-                    row["seq"] = seqs[op.id] = next_seq
-                    next_seq += 1
-                    inserts.append(row)
-                lines.append(
-                    _history(
-                        execution_id,
-                        now,
-                        u.event,
-                        operation_id=op.id,
-                        attempt=op.attempt or None,
-                        details=u.details,
-                    )
-                )
-            if inserts:
-                tx.executemany(_INSERT_OPERATION, inserts)
-            if changes:
-                tx.executemany(_UPDATE_OPERATION, changes)
-            _write_history(tx, lines)
-            return True
+                    return True
+            # Everything at once, the commit too (on PostgreSQL one round trip): the guard,
+            # which locks the execution's row for the numbering, then each update's line of
+            # history and its upsert, every one of them under the lease itself, so that a
+            # lost lease writes nothing at all.
+            guard = f"UPDATE executions SET updated_at = :now WHERE {_HELD}"
+            with tx.batch(commit=True):
+                held_now = tx.send(guard, held)
+                for row, line in zip(rows, lines, strict=True):
+                    tx.send(_INSERT_HISTORY_OF_CHECKPOINT, line)
+                    tx.send(_UPSERT_OPERATION, row)
+            return held_now.rowcount > 0
 
         return self._tx("checkpoint", run)
 
