@@ -542,9 +542,8 @@ def demo(
     home: Annotated[
         Path | None,
         typer.Option(
-            help="Folder for the demo's data and mail \\[elt: $SQLTIDE_HOME/demo, kept and "
-            "emptied at each run; statements, durable: a temporary one (durable: a given one "
-            "must be new or empty, and is kept)]"
+            help="Folder for the demo's data \\[elt: $SQLTIDE_HOME/demo, emptied each run; "
+            "others: a temporary one; durable: must be new or empty, and is kept]"
         ),
     ] = None,
     store: Annotated[
