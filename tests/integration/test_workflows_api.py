@@ -321,7 +321,11 @@ def test_stop_during_a_wait(client: Client, http: httpx.Client) -> None:
     ex = client.start_execution("napper")
     nap = operation_of(client, ex.id, "nap")
     assert nap.type == "WAIT" and nap.status == "STARTED" and nap.wake_at is not None
-    assert client.get_execution(ex.id).next_run_at == nap.wake_at  # suspended until then
+    # Suspended until then: the wait's checkpoint commits just before the suspension does.
+    wait_for(
+        "the execution suspended until the wait's end",
+        lambda: client.get_execution(ex.id).next_run_at == nap.wake_at,
+    )
 
     stopped = client.stop_execution(ex.id, {"type": "Manual", "message": "enough"})
     assert stopped.status == "STOPPED" and stopped.error is not None
